@@ -1,0 +1,80 @@
+import { Either, ParseResult, Schema } from "effect"
+import { EVENT_TYPES, type Event, EventSchemas, isEventType } from "./Event.js"
+import { parseSubject, subjectMismatch } from "./Subject.js"
+
+// Validation of whatever arrives on `notify.>`, in the order an agent author would fix
+// things: size, encoding, JSON, envelope and type, payload, then the subject. Each failure
+// carries a reason code (for counting) and a sentence naming the field and the rule.
+
+/** Default cap on one encoded event; configurable at the edges that call `validate`. */
+export const DEFAULT_MAX_EVENT_BYTES = 64 * 1024
+
+export const InvalidReason = Schema.Literal(
+  "too_large", "bad_encoding", "bad_json", "not_an_object", "unknown_type",
+  "bad_envelope", "bad_payload", "bad_subject", "subject_mismatch"
+)
+export type InvalidReason = typeof InvalidReason.Type
+
+export class InvalidEvent extends Schema.TaggedError<InvalidEvent>()("InvalidEvent", {
+  reason: InvalidReason,
+  message: Schema.String
+}) {}
+
+const invalid = (reason: InvalidReason, message: string) => Either.left(new InvalidEvent({ reason, message }))
+
+const describe = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "event"}: ${issue.message}`)
+    .join("; ")
+
+/** Decodes an already-parsed JSON value into an event (no subject check). */
+export const decodeEvent = (value: unknown): Either.Either<Event, InvalidEvent> => {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return invalid("not_an_object", `the event must be a JSON object (got ${Array.isArray(value) ? "an array" : JSON.stringify(value)})`)
+  }
+  const type = (value as { readonly type?: unknown }).type
+  if (type === undefined) return invalid("bad_envelope", "type: is missing")
+  if (!isEventType(type)) {
+    return invalid("unknown_type", `type: ${JSON.stringify(type)} is not a Herald event type (expected one of ${EVENT_TYPES.join(", ")})`)
+  }
+  const decoded = Schema.decodeUnknownEither(EventSchemas[type] as Schema.Schema<Event, unknown>, { errors: "all" })(value)
+  if (Either.isRight(decoded)) return Either.right(decoded.right)
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
+  const onlyPayload = issues.every((issue) => issue.path[0] === "payload")
+  return invalid(onlyPayload ? "bad_payload" : "bad_envelope", describe(decoded.left))
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+export interface RawNotification {
+  readonly subject: string
+  readonly data: Uint8Array
+}
+
+/** Validates one message taken off `notify.>`: the ingest rule of SPEC §3. */
+export const validateNotification = (
+  raw: RawNotification,
+  maxBytes: number = DEFAULT_MAX_EVENT_BYTES
+): Either.Either<Event, InvalidEvent> => {
+  if (raw.data.byteLength > maxBytes) {
+    return invalid("too_large", `the event is ${raw.data.byteLength} bytes, over the limit of ${maxBytes} bytes`)
+  }
+  let text: string
+  try {
+    text = utf8.decode(raw.data)
+  } catch {
+    return invalid("bad_encoding", "the message is not valid UTF-8")
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (e) {
+    return invalid("bad_json", `the message is not valid JSON (${(e as Error).message})`)
+  }
+  const ids = parseSubject(raw.subject)
+  return Either.flatMap(decodeEvent(json), (event) => {
+    if (Either.isLeft(ids)) return invalid("bad_subject", ids.left)
+    const mismatch = subjectMismatch(ids.right, event)
+    return mismatch === undefined ? Either.right(event) : invalid("subject_mismatch", mismatch)
+  })
+}
