@@ -26,46 +26,58 @@ const Percentage = Schema.Number.pipe(
 const PositiveInt = Schema.Number.pipe(
   Schema.filter((n) => Number.isInteger(n) && n >= 1, { message: (i) => `must be a whole number ≥ 1${got(i)}` })
 )
-const Name = Schema.String.pipe(
+/** A payload struct; a payload that is not an object gets one plain sentence, not a schema dump. */
+const PayloadStruct = <F extends Schema.Struct.Fields>(fields: F) =>
+  Schema.Struct(fields).annotations({ message: (i) => `must be a JSON object${got(i)}` })
+const Name = Text.pipe(
   Schema.filter((s) => s.length > 0 && s.length <= 256, { message: (i) => `must be a non-empty string of at most 256 characters${got(i)}` })
 )
 
+// `override` so one sentence replaces the four "Expected <literal>" lines of the union.
 export const Priority = Schema.Literal("low", "normal", "high", "critical").annotations({
-  message: (i) => `must be one of low, normal, high, critical${got(i)}`
+  message: (i) => ({ message: `must be one of low, normal, high, critical${got(i)}`, override: true })
 })
 export type Priority = typeof Priority.Type
 
-const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/
+const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/
+/** Date.parse rolls 2026-02-30 over to March 2; a calendar date must exist as written. */
+const isInstant = (s: string): boolean => {
+  const m = ISO_INSTANT.exec(s)
+  if (m === null || Number.isNaN(Date.parse(s))) return false
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])]
+  const date = new Date(Date.UTC(year, month - 1, day))
+  return date.getUTCMonth() === month - 1 && date.getUTCDate() === day
+}
 export const Timestamp = Schema.String.pipe(
-  Schema.filter((s) => ISO_INSTANT.test(s) && !Number.isNaN(Date.parse(s)), {
+  Schema.filter(isInstant, {
     message: (i) => `must be an ISO 8601 instant such as 2026-11-22T10:00:00.000Z${got(i)}`
   })
 )
 
-export const AgentStartedPayload = Schema.Struct({ context: optional(JsonObject) })
-export const AgentThinkingPayload = Schema.Struct({
+export const AgentStartedPayload = PayloadStruct({ context: optional(JsonObject) })
+export const AgentThinkingPayload = PayloadStruct({
   thought: Text,
   step_number: optional(NonNegativeInt),
   progress_percentage: optional(Percentage),
   estimated_remaining_ms: optional(NonNegativeInt)
 })
-export const ToolExecutingPayload = Schema.Struct({ tool_name: Name, tool_args: optional(JsonObject) })
-export const ToolCompletedPayload = Schema.Struct({
+export const ToolExecutingPayload = PayloadStruct({ tool_name: Name, tool_args: optional(JsonObject) })
+export const ToolCompletedPayload = PayloadStruct({
   tool_name: Name,
   result: optional(Schema.Unknown),
   execution_time_ms: optional(NonNegative)
 })
-export const AgentCompletedPayload = Schema.Struct({
+export const AgentCompletedPayload = PayloadStruct({
   result: optional(Schema.Unknown),
   execution_time_ms: optional(NonNegative)
 })
-export const AgentErrorPayload = Schema.Struct({ error_message: Text, error_context: optional(JsonObject) })
-export const ThreadMessagePayload = Schema.Struct({
+export const AgentErrorPayload = PayloadStruct({ error_message: Text, error_context: optional(JsonObject) })
+export const ThreadMessagePayload = PayloadStruct({
   message: JsonObject,
   message_type: Schema.optionalWith(Text, { default: () => "system" })
 })
-export const WorkflowStartedPayload = Schema.Struct({ workflow_name: Name, total_steps: PositiveInt })
-export const WorkflowCompletedPayload = Schema.Struct({
+export const WorkflowStartedPayload = PayloadStruct({ workflow_name: Name, total_steps: PositiveInt })
+export const WorkflowCompletedPayload = PayloadStruct({
   workflow_name: Name,
   total_execution_time_ms: NonNegative,
   successful_steps: NonNegativeInt,
@@ -77,7 +89,7 @@ export const WorkflowCompletedPayload = Schema.Struct({
       : { path: ["successful_steps"], message: `must not exceed total_steps (${p.successful_steps} > ${p.total_steps})` }
   )
 )
-export const CustomPayload = Schema.Struct({ notification_type: Name, data: JsonObject })
+export const CustomPayload = PayloadStruct({ notification_type: Name, data: JsonObject })
 
 /** Payload schema by event type: the single table the union, the publisher and docs derive from. */
 export const Payloads = {

@@ -24,8 +24,15 @@ export const parseSubject = (subject: string): Either.Either<SubjectIds, string>
     return Either.left(`subject ${JSON.stringify(subject)} is not of the form notify.<user_id>.<thread_id|_>.<run_id|_>`)
   }
   const [, user, thread, run] = tokens as [string, string, string, string]
-  const bad = [user, thread === NONE ? "x" : thread, run === NONE ? "x" : run].some((t) => !isId(t))
-  if (bad) return Either.left(`subject ${JSON.stringify(subject)} has a token that is not a valid id`)
+  const named = [["user_id", user], ["thread_id", thread], ["run_id", run]] as const
+  const bad = named.find(([key, token]) => !(isId(token) || (key !== "user_id" && token === NONE)))
+  if (bad !== undefined) {
+    const [key, token] = bad
+    const placeholder = key === "user_id" ? "" : ` or ${NONE}`
+    return Either.left(
+      `subject ${JSON.stringify(subject)}: the ${key} token ${JSON.stringify(token)} is not an id${placeholder} (1 to 128 letters, digits, '_' or '-', starting with a letter or digit; no wildcards)`
+    )
+  }
   return Either.right({ user_id: user, thread_id: thread === NONE ? null : thread, run_id: run === NONE ? null : run })
 }
 
@@ -40,7 +47,8 @@ export const subjectMismatch = (fromSubject: SubjectIds, fromBody: SubjectIds): 
 }
 
 // Subject filters for a user's channels. The user token always comes from the caller's
-// identity; the other ids are checked against the id grammar so no wildcard gets in.
+// identity. These build strings only: callers check thread and run ids with `isId` first,
+// or a `*` or `>` from a client would widen (or break) the filter.
 export const userFilter = (userId: string): string => `${SUBJECT_ROOT}.${userId}.>`
 export const threadFilter = (userId: string, threadId: string): string => `${SUBJECT_ROOT}.${userId}.${threadId}.*`
 export const runFilter = (userId: string, runId: string): string => `${SUBJECT_ROOT}.${userId}.*.${runId}`

@@ -22,10 +22,16 @@ export class InvalidEvent extends Schema.TaggedError<InvalidEvent>()("InvalidEve
 
 const invalid = (reason: InvalidReason, message: string) => Either.left(new InvalidEvent({ reason, message }))
 
-const describe = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "event"}: ${issue.message}`)
-    .join("; ")
+// One sentence per field: a union (`null | id`, an optional with a default) reports one
+// issue per member, and only the first, the real rule, helps ("Expected undefined" does not).
+const describe = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>): string => {
+  const byPath = new Map<string, string>()
+  for (const issue of issues) {
+    const path = issue.path.length > 0 ? issue.path.join(".") : "event"
+    if (!byPath.has(path)) byPath.set(path, issue.message)
+  }
+  return [...byPath].map(([path, message]) => `${path}: ${message}`).join("; ")
+}
 
 /** Decodes an already-parsed JSON value into an event (no subject check). */
 export const decodeEvent = (value: unknown): Either.Either<Event, InvalidEvent> => {
@@ -41,7 +47,7 @@ export const decodeEvent = (value: unknown): Either.Either<Event, InvalidEvent> 
   if (Either.isRight(decoded)) return Either.right(decoded.right)
   const issues = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
   const onlyPayload = issues.every((issue) => issue.path[0] === "payload")
-  return invalid(onlyPayload ? "bad_payload" : "bad_envelope", describe(decoded.left))
+  return invalid(onlyPayload ? "bad_payload" : "bad_envelope", describe(issues))
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })

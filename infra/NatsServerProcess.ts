@@ -1,6 +1,4 @@
 import { execFile, spawn } from "node:child_process"
-import { mkdtemp, readFile, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { Data, Deferred, Effect, Scope } from "effect"
 
@@ -43,7 +41,7 @@ export const locateNatsServer: Effect.Effect<string, NatsServerError> = Effect.a
 
 export interface NatsServerOptions {
   readonly binary: string
-  /** Arguments besides --ports_file_dir, e.g. ["-c", "nats.conf"] or ["-p", "-1", "-js", "-sd", dir]. */
+  /** e.g. ["-c", "nats.conf"] or ["-p", "-1", "-js", "-sd", dir]. */
   readonly args: ReadonlyArray<string>
   readonly cwd?: string
   /** Called with each line the server logs (it logs to stderr). */
@@ -51,24 +49,25 @@ export interface NatsServerOptions {
 }
 
 /**
- * Starts nats-server and waits for its "Server is ready" line, then reads the ports it
- * bound from its ports file. The scope's close stops it (SIGTERM) if still running.
+ * Starts nats-server and waits for its "Server is ready" line; the ports it bound are read
+ * from its log. The scope's close stops it (SIGTERM) if still running.
  */
 export const startNatsServer = (
   options: NatsServerOptions
 ): Effect.Effect<RunningNatsServer, NatsServerError, Scope.Scope> =>
   Effect.gen(function* () {
-    const portsDir = yield* Effect.acquireRelease(
-      Effect.promise(() => mkdtemp(join(tmpdir(), "herald-nats-ports-"))),
-      (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-    )
-    const child = spawn(options.binary, [...options.args, "--ports_file_dir", portsDir], {
+    const child = spawn(options.binary, [...options.args], {
       cwd: options.cwd ?? repoRoot,
-      stdio: ["ignore", "ignore", "pipe"]
+      stdio: ["ignore", "ignore", "pipe"],
+      // Its own process group: a Ctrl-C aimed at Herald reaches the server only through
+      // Herald, after the NATS connection has drained.
+      detached: true
     })
     const ready = yield* Deferred.make<void, NatsServerError>()
     const exited = yield* Deferred.make<number | null>()
     let tail: Array<string> = []
+    let url: string | undefined
+    let monitorUrl: string | undefined
     let buffer = ""
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
       buffer += chunk
@@ -77,6 +76,11 @@ export const startNatsServer = (
       for (const line of lines) {
         options.onLog?.(line)
         tail = [...tail.slice(-19), line]
+        // Both lines come before "Server is ready" and name the ports actually bound.
+        const client = /Listening for client connections on (\S+)/.exec(line)
+        if (client !== null) url = `nats://${client[1]}`
+        const monitor = /Starting http monitor on (\S+)/.exec(line)
+        if (monitor !== null) monitorUrl = `http://${monitor[1]}`
         if (line.includes("Server is ready")) Deferred.unsafeDone(ready, Effect.void)
       }
     })
@@ -102,12 +106,6 @@ export const startNatsServer = (
         onTimeout: () => new NatsServerError({ reason: "StartFailed", message: `nats-server not ready after 20s:\n${tail.join("\n")}` })
       })
     )
-    const portsFile = join(portsDir, `${options.binary.split("/").pop()}_${child.pid}.ports`)
-    const ports = yield* Effect.tryPromise({
-      try: () => readFile(portsFile, "utf8").then((s) => JSON.parse(s) as { nats?: Array<string>; monitoring?: Array<string> }),
-      catch: (e) => new NatsServerError({ reason: "StartFailed", message: `cannot read ${portsFile}: ${String(e)}` })
-    })
-    const url = ports.nats?.[0]
-    if (url === undefined) return yield* new NatsServerError({ reason: "StartFailed", message: "nats-server reported no client port" })
-    return { url, monitorUrl: ports.monitoring?.[0], pid: child.pid ?? -1, stop: signal("SIGTERM"), kill: signal("SIGKILL") }
+    if (url === undefined) return yield* new NatsServerError({ reason: "StartFailed", message: "nats-server logged no client port" })
+    return { url, monitorUrl, pid: child.pid ?? -1, stop: signal("SIGTERM"), kill: signal("SIGKILL") }
   })

@@ -1,0 +1,44 @@
+import { Either } from "effect"
+import type { EventJson, EventType, PayloadOf } from "./Event.js"
+import { decodeEvent, DEFAULT_MAX_EVENT_BYTES, InvalidEvent } from "./Validation.js"
+import type { Event } from "./Event.js"
+
+// What a publisher hands in: the envelope without the parts Herald can fill in itself.
+
+export interface EventContext {
+  readonly user_id: string
+  readonly thread_id?: string | null
+  readonly run_id?: string | null
+  readonly agent_name?: string
+  readonly priority?: "low" | "normal" | "high" | "critical"
+  /** Supply an id to make a retry from your side idempotent too; otherwise a ULID is made. */
+  readonly id?: string
+  readonly timestamp?: string
+}
+
+export type Draft<T extends EventType = EventType> = EventContext & { readonly type: T; readonly payload: PayloadOf<T> }
+
+export interface Prepared {
+  readonly event: Event
+  readonly bytes: Uint8Array
+}
+
+const encoder = new TextEncoder()
+
+/**
+ * Completes a draft (id, timestamp), validates it with the ingest rules and encodes it.
+ * What passes here also passes the ingest validator, so a library publish is never quarantined.
+ */
+export const prepare = (
+  draft: Draft,
+  fill: { readonly id: () => string; readonly now: () => string },
+  maxBytes: number = DEFAULT_MAX_EVENT_BYTES
+): Either.Either<Prepared, InvalidEvent> => {
+  const json: EventJson | Record<string, unknown> = { ...draft, id: draft.id ?? fill.id(), timestamp: draft.timestamp ?? fill.now() }
+  return Either.flatMap(decodeEvent(json), (event) => {
+    const bytes = encoder.encode(JSON.stringify(event))
+    return bytes.byteLength > maxBytes
+      ? Either.left(new InvalidEvent({ reason: "too_large", message: `the event is ${bytes.byteLength} bytes, over the limit of ${maxBytes} bytes` }))
+      : Either.right({ event, bytes })
+  })
+}

@@ -1,0 +1,54 @@
+import type { JsMsg } from "@nats-io/jetstream"
+import { Effect, Stream } from "effect"
+import { Nats } from "./Nats.js"
+import { fromNatsIterator } from "./iterate.js"
+import { NatsFailure, natsFailure } from "./NatsErrors.js"
+
+// Reading the log through a durable consumer declared in the topology. Each record comes
+// with its own `ack`: a handler acks only after its effects are stored, so a crash before
+// the ack means redelivery, never loss (handlers must be idempotent by sequence).
+
+export interface StoredRecord {
+  readonly seq: number
+  readonly subject: string
+  readonly data: Uint8Array
+  /** Time the stream stored the message (ms since epoch). */
+  readonly storedAt: number
+  readonly deliveryCount: number
+  readonly ack: Effect.Effect<void>
+}
+
+const toRecord = (m: JsMsg): StoredRecord => ({
+  seq: m.seq,
+  subject: m.subject,
+  data: m.data,
+  storedAt: Math.floor(m.info.timestampNanos / 1e6),
+  deliveryCount: m.info.deliveryCount,
+  ack: Effect.sync(() => m.ack())
+})
+
+export class EventLog extends Effect.Service<EventLog>()("herald/infra/EventLog", {
+  effect: Effect.gen(function* () {
+    const { js } = yield* Nats
+
+    /** Records of a durable pull consumer, in stream order; fails if the consumer disappears. */
+    const consume = (stream: string, consumer: string): Stream.Stream<StoredRecord, NatsFailure> =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const c = yield* Effect.tryPromise({ try: () => js.consumers.get(stream, consumer), catch: natsFailure(`get consumer ${stream}/${consumer}`) })
+          const messages = yield* Effect.acquireRelease(
+            Effect.tryPromise({ try: () => c.consume({ max_messages: 512, abort_on_missing_resource: true }), catch: natsFailure(`consume ${stream}/${consumer}`) }),
+            (m) => Effect.sync(() => m.stop())
+          )
+          // The iterator ends only when the consumer or stream went away: surface that.
+          const ended = new NatsFailure({ reason: "ConsumerNotFound", operation: `consume ${stream}/${consumer}`, message: "the consumer stopped delivering" })
+          return fromNatsIterator(messages, natsFailure(`consume ${stream}/${consumer}`)).pipe(
+            Stream.map(toRecord),
+            Stream.concat(Stream.fail(ended))
+          )
+        })
+      )
+
+    return { consume } as const
+  })
+}) {}

@@ -1,0 +1,66 @@
+import { Config, Context, Duration, Effect, Layer, LogLevel, type Option, type Redacted } from "effect"
+
+// Every setting Herald reads, in one place, through Effect Config. A bad value fails
+// start-up with a message naming the variable (Config errors carry the key path).
+
+export interface StreamSettings {
+  readonly replicas: number
+  readonly maxAge: Duration.Duration
+  readonly maxBytes: number
+  readonly duplicateWindow: Duration.Duration
+}
+
+export interface HeraldSettings {
+  /** One or more NATS URLs (comma-separated in NATS_URL). */
+  readonly natsServers: ReadonlyArray<string>
+  /** `auto`: start nats-server from nats.conf when NATS_URL is a loopback URL nobody answers. */
+  readonly localNats: "auto" | "never"
+  readonly port: number
+  readonly stream: StreamSettings
+  readonly maxEventBytes: number
+  readonly jwtSecret: Option.Option<Redacted.Redacted>
+  readonly logLevel: LogLevel.LogLevel
+}
+
+const natsUrl = Config.string("NATS_URL").pipe(
+  Config.withDefault("nats://127.0.0.1:4222"),
+  Config.map((s) => s.split(",").map((u) => u.trim()).filter((u) => u.length > 0)),
+  Config.validate({
+    message: "must be one or more nats:// or tls:// URLs, comma-separated",
+    validation: (urls) => urls.length > 0 && urls.every((u) => URL.canParse(u) && /^(nats|tls):$/.test(new URL(u).protocol))
+  })
+)
+
+const intIn = (name: string, min: number, max: number, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: `must be a whole number from ${min} to ${max}`, validation: (n) => n >= min && n <= max })
+  )
+
+const positiveDuration = (name: string, fallback: Duration.DurationInput) =>
+  Config.duration(name).pipe(
+    Config.withDefault(Duration.decode(fallback)),
+    Config.validate({ message: "must be a positive duration such as '2 minutes' or '7 days'", validation: (d) => Duration.toMillis(d) > 0 })
+  )
+
+export const heraldSettings: Config.Config<HeraldSettings> = Config.all({
+  natsServers: natsUrl,
+  localNats: Config.literal("auto", "never")("HERALD_LOCAL_NATS").pipe(Config.withDefault("auto" as const)),
+  port: Config.port("HERALD_PORT").pipe(Config.withDefault(8080)),
+  stream: Config.all({
+    replicas: intIn("HERALD_STREAM_REPLICAS", 1, 5, 1),
+    maxAge: positiveDuration("HERALD_STREAM_MAX_AGE", "7 days"),
+    maxBytes: intIn("HERALD_STREAM_MAX_BYTES", -1, Number.MAX_SAFE_INTEGER, 4 * 1024 ** 3),
+    duplicateWindow: positiveDuration("HERALD_DUPLICATE_WINDOW", "2 minutes")
+  }),
+  maxEventBytes: intIn("HERALD_MAX_EVENT_BYTES", 1024, 1024 * 1024, 64 * 1024),
+  jwtSecret: Config.option(Config.redacted("HERALD_JWT_SECRET")),
+  logLevel: Config.logLevel("HERALD_LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info))
+})
+
+export class HeraldConfig extends Context.Tag("herald/infra/HeraldConfig")<HeraldConfig, HeraldSettings>() {
+  static readonly layer = Layer.effect(HeraldConfig, heraldSettings)
+  /** For tests and tools: the defaults with a few settings replaced. */
+  static readonly layerWith = (overrides: Partial<HeraldSettings>) =>
+    Layer.effect(HeraldConfig, Effect.map(heraldSettings, (s) => ({ ...s, ...overrides })))
+}

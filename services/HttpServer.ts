@@ -1,0 +1,69 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { Data, Effect, Runtime } from "effect"
+import { HeraldConfig } from "../infra/HeraldConfig.js"
+import { Nats } from "../infra/Nats.js"
+import { Topology } from "../infra/Topology.js"
+import { Metrics } from "./Metrics.js"
+
+// Herald's HTTP surface on HERALD_PORT: /healthz (the process is alive), /readyz (NATS
+// connected and topology provisioned), /metrics (Prometheus text). Other features attach
+// to `server` (the WebSocket edge takes its upgrade requests).
+
+export class HttpListenError extends Data.TaggedError("HttpListenError")<{ readonly message: string }> {}
+
+const json = (res: ServerResponse, status: number, body: unknown) => {
+  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body))
+}
+
+export class HttpServer extends Effect.Service<HttpServer>()("herald/services/HttpServer", {
+  scoped: Effect.gen(function* () {
+    const { port } = yield* HeraldConfig
+    const nats = yield* Nats
+    const topology = yield* Topology
+    const metrics = yield* Metrics
+    const run = Runtime.runPromise(yield* Effect.runtime<never>())
+
+    const readiness = Effect.all({ nats_connected: nats.connected, stream_provisioned: topology.provisioned })
+
+    const route = async (req: IncomingMessage, res: ServerResponse) => {
+      const path = new URL(req.url ?? "/", "http://herald").pathname
+      if (req.method !== "GET" && req.method !== "HEAD") return json(res, 405, { error: "method_not_allowed" })
+      switch (path) {
+        case "/healthz":
+          return json(res, 200, { status: "ok" })
+        case "/readyz": {
+          const checks = await run(readiness)
+          const ready = checks.nats_connected && checks.stream_provisioned
+          return json(res, ready ? 200 : 503, { status: ready ? "ready" : "not_ready", checks })
+        }
+        case "/metrics":
+          return res.writeHead(200, { "content-type": metrics.contentType }).end(await run(metrics.render))
+        default:
+          return json(res, 404, { error: "not_found", message: `no route for ${path}` })
+      }
+    }
+
+    const server: Server = createServer((req, res) => {
+      route(req, res).catch((e: unknown) => {
+        run(Effect.logError(`HTTP ${req.method} ${req.url} failed`, e))
+        if (!res.headersSent) json(res, 500, { error: "internal" })
+      })
+    })
+    yield* Effect.acquireRelease(
+      Effect.async<void, HttpListenError>((resume) => {
+        server.once("error", (e: NodeJS.ErrnoException) =>
+          resume(Effect.fail(new HttpListenError({ message: `HERALD_PORT ${port}: cannot listen (${e.code ?? e.message})` })))
+        )
+        server.listen(port, () => resume(Effect.void))
+      }),
+      () => Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+        server.closeAllConnections()
+      })
+    )
+    const address = server.address()
+    const bound = typeof address === "object" && address !== null ? address.port : port
+    yield* Effect.logInfo(`HTTP listening on :${bound} (/healthz, /readyz, /metrics)`)
+    return { server, port: bound } as const
+  })
+}) {}

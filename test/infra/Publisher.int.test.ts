@@ -1,0 +1,90 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { createPublisher } from "../../client/publisher.js"
+import { freshUser, useInfra } from "../support/herald.js"
+import { makeNatsTestServer } from "../support/NatsTestServer.js"
+import { rawConnection, rawPublish, readStream } from "../support/raw.js"
+
+describe("Publisher against a real nats-server", () => {
+  it.scoped("stores an event published twice with the same id once; the second ack says duplicate", () =>
+    Effect.gen(function* () {
+      const server = yield* makeNatsTestServer()
+      const { publisher } = yield* useInfra(server.url)
+      const user = freshUser()
+      const draft = {
+        type: "tool_executing" as const, id: "01JD6Q0Z4M8YB3V9Q2W7K5T1XH",
+        user_id: user, thread_id: "t-1", run_id: "r-1", agent_name: "triage",
+        payload: { tool_name: "data_analyzer", tool_args: { query: "cost by region" } }
+      }
+      const first = yield* publisher.publish(draft)
+      const second = yield* publisher.publish(draft)
+      expect(first.duplicate).toBe(false)
+      expect(second).toMatchObject({ duplicate: true, seq: first.seq, subject: `notify.${user}.t-1.r-1` })
+      const nc = yield* rawConnection(server.url)
+      const stored = yield* readStream(nc, `notify.${user}.>`)
+      expect(stored.map((m) => m.seq)).toEqual([first.seq])
+    }))
+
+  it.scoped("a raw publish repeated with the same Nats-Msg-Id is stored once", () =>
+    Effect.gen(function* () {
+      const server = yield* makeNatsTestServer()
+      yield* useInfra(server.url) // provisions the stream
+      const nc = yield* rawConnection(server.url)
+      const user = freshUser()
+      const body = JSON.stringify({
+        id: "01JD6Q0Z4M8YB3V9Q2W7K5T1XJ", type: "agent_started", user_id: user, thread_id: "t", run_id: "r",
+        timestamp: new Date().toISOString(), payload: {}
+      })
+      const a = yield* rawPublish(nc, `notify.${user}.t.r`, body, "01JD6Q0Z4M8YB3V9Q2W7K5T1XJ")
+      const b = yield* rawPublish(nc, `notify.${user}.t.r`, body, "01JD6Q0Z4M8YB3V9Q2W7K5T1XJ")
+      expect([a.duplicate, b.duplicate, b.seq]).toEqual([false, true, a.seq])
+      expect((yield* readStream(nc, `notify.${user}.>`)).length).toBe(1)
+    }))
+
+  it.scoped("refuses an invalid event before sending it, naming the field", () =>
+    Effect.gen(function* () {
+      const server = yield* makeNatsTestServer()
+      const { publisher } = yield* useInfra(server.url)
+      const user = freshUser()
+      const error = yield* Effect.flip(
+        publisher.publish({ type: "agent_thinking", user_id: user, run_id: "r", payload: { thought: "x", progress_percentage: 140 } })
+      )
+      expect(error).toMatchObject({ _tag: "InvalidEvent", reason: "bad_payload" })
+      expect(error.message).toContain("payload.progress_percentage")
+      const nc = yield* rawConnection(server.url)
+      expect(yield* readStream(nc, `notify.${user}.>`)).toEqual([])
+    }))
+
+  it.scoped("10,000 events through the Promise facade, all in flight: all stored, per-run order, none twice", () =>
+    Effect.gen(function* () {
+      const server = yield* makeNatsTestServer()
+      yield* useInfra(server.url)
+      const publisher = createPublisher({ servers: server.url })
+      yield* Effect.addFinalizer(() => Effect.promise(() => publisher.close()))
+      const user = freshUser()
+      const runs = 20
+      const total = 10_000
+      const acks = yield* Effect.promise(() =>
+        Promise.all(
+          Array.from({ length: total }, (_, i) =>
+            publisher.agentThinking(
+              { user_id: user, thread_id: "t", run_id: `r-${i % runs}`, agent_name: "bulk" },
+              { thought: `step ${Math.floor(i / runs)}`, step_number: Math.floor(i / runs) }
+            )
+          )
+        )
+      )
+      expect(acks.filter((a) => a.duplicate)).toEqual([])
+      expect(new Set(acks.map((a) => a.seq)).size).toBe(total)
+      const nc = yield* rawConnection(server.url)
+      const stored = yield* readStream(nc, `notify.${user}.>`)
+      expect(stored.length).toBe(total)
+      expect(new Set(stored.map((m) => (m.json as { id: string }).id)).size).toBe(total)
+      for (let r = 0; r < runs; r++) {
+        const steps = stored
+          .filter((m) => m.subject.endsWith(`.r-${r}`))
+          .map((m) => (m.json as { payload: { step_number: number } }).payload.step_number)
+        expect(steps).toEqual(Array.from({ length: total / runs }, (_, i) => i))
+      }
+    }), 120_000)
+})
