@@ -26,7 +26,7 @@ const natsUrl = Config.string("NATS_URL").pipe(
   Config.withDefault("nats://127.0.0.1:4222"),
   Config.map((s) => s.split(",").map((u) => u.trim()).filter((u) => u.length > 0)),
   Config.validate({
-    message: "must be one or more nats:// or tls:// URLs, comma-separated",
+    message: "NATS_URL must be one or more nats:// or tls:// URLs, comma-separated",
     validation: (urls) => urls.length > 0 && urls.every((u) => URL.canParse(u) && /^(nats|tls):$/.test(new URL(u).protocol))
   })
 )
@@ -34,13 +34,13 @@ const natsUrl = Config.string("NATS_URL").pipe(
 const intIn = (name: string, min: number, max: number, fallback: number) =>
   Config.integer(name).pipe(
     Config.withDefault(fallback),
-    Config.validate({ message: `must be a whole number from ${min} to ${max}`, validation: (n) => n >= min && n <= max })
+    Config.validate({ message: `${name} must be a whole number from ${min} to ${max}`, validation: (n) => n >= min && n <= max })
   )
 
 const positiveDuration = (name: string, fallback: Duration.DurationInput) =>
   Config.duration(name).pipe(
     Config.withDefault(Duration.decode(fallback)),
-    Config.validate({ message: "must be a positive duration such as '2 minutes' or '7 days'", validation: (d) => Duration.toMillis(d) > 0 })
+    Config.validate({ message: `${name} must be a positive duration such as '2 minutes' or '7 days'`, validation: (d) => Duration.toMillis(d) > 0 })
   )
 
 export const heraldSettings: Config.Config<HeraldSettings> = Config.all({

@@ -27,10 +27,15 @@ export class Nats extends Effect.Service<Nats>()("herald/infra/Nats", {
       // Drain lets in-flight publishes and acks finish; a server that is gone cannot take a
       // drain, so after 5 s the connection is closed instead.
       (nc) =>
-        Effect.promise(() => nc.drain()).pipe(
+        Effect.tryPromise(() => nc.drain()).pipe(
           Effect.timeout("5 seconds"),
           Effect.zipRight(Effect.logInfo("NATS connection drained")),
-          Effect.catchAll(() => Effect.promise(() => nc.close()).pipe(Effect.zipRight(Effect.logWarning("NATS connection closed without a full drain"))))
+          Effect.catchAll((e) =>
+            Effect.tryPromise(() => nc.close()).pipe(
+              Effect.ignore,
+              Effect.zipRight(Effect.logWarning(`NATS connection closed without a full drain (${e.message})`))
+            )
+          )
         )
     )
     const connected = yield* Ref.make(true)

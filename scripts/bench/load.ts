@@ -29,7 +29,10 @@ export const agentEvents = (count: number): ReadonlyArray<BenchMessage> =>
       timestamp: new Date().toISOString(), priority: "normal",
       payload: {
         tool_name: "data_analyzer",
-        tool_args: { query: "cost by region", group_by: ["region", "service"], window: "P90D", limit: 100, reasoning: THOUGHT }
+        tool_args: {
+          query: "cost by region", group_by: ["region", "service"], columns: ["month", "cost_usd", "change_pct"],
+          window: "P90D", limit: 100, currency: "USD", reasoning: THOUGHT
+        }
       }
     }
     return { id, subject: `bench.${user}.${thread}.${run}`, body: encoder.encode(JSON.stringify(event)) }

@@ -106,11 +106,12 @@ export const runSyncInterval = (argv: ReadonlyArray<string>) =>
       const config = (label: ConfigResult["label"]): ConfigResult => ({
         label, eventsPerSecond: throughput[label], throughput: summarize(throughput[label]), latencyMs: summarize(latency[label])
       })
+      const [always, dflt] = [config("always"), config("default")]
       const result: SyncIntervalResult = {
-        always: config("always"),
-        default: config("default"),
-        throughputRatio: config("always").throughput.p50 / config("default").throughput.p50,
-        latencyRatio: config("always").latencyMs.p50 / config("default").latencyMs.p50,
+        always,
+        default: dflt,
+        throughputRatio: always.throughput.p50 / dflt.throughput.p50,
+        latencyRatio: always.latencyMs.p50 / dflt.latencyMs.p50,
         bodyBytes,
         filesystem,
         machine

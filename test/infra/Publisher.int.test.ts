@@ -87,4 +87,24 @@ describe("Publisher against a real nats-server", () => {
         expect(steps).toEqual(Array.from({ length: total / runs }, (_, i) => i))
       }
     }), 120_000)
+
+  it.scoped("publishes in flight when nats-server crashes all land once after it restarts", () =>
+    Effect.gen(function* () {
+      const server = yield* makeNatsTestServer()
+      yield* useInfra(server.url)
+      const publisher = createPublisher({ servers: server.url, timeoutMs: 1000, retries: 10 })
+      yield* Effect.addFinalizer(() => Effect.promise(() => publisher.close()))
+      const user = freshUser()
+      const ctx = { user_id: user, thread_id: "t", run_id: "r", agent_name: "crash" }
+      const first = yield* Effect.promise(() => publisher.agentStarted(ctx))
+      const inFlight = Array.from({ length: 500 }, (_, i) => publisher.agentThinking(ctx, { thought: `t${i}`, step_number: i }))
+      yield* server.kill
+      yield* server.start
+      const acks = yield* Effect.promise(() => Promise.all(inFlight))
+      const nc = yield* rawConnection(server.url)
+      const stored = yield* readStream(nc, `notify.${user}.>`)
+      const ids = stored.map((m) => (m.json as { id: string }).id)
+      expect(new Set(ids).size).toBe(ids.length)
+      expect(new Set(ids)).toEqual(new Set([first.id, ...acks.map((a) => a.id)]))
+    }), 120_000)
 })

@@ -1,0 +1,92 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { createPublisher, type PublishAck } from "../../client/publisher.js"
+import { freshUser } from "../support/herald.js"
+import { awaitStatus, herald, httpGet, spawnHerald, startHerald } from "../support/HeraldProcess.js"
+import { makeNatsTestServer } from "../support/NatsTestServer.js"
+import { rawConnection, rawPublish, readStream } from "../support/raw.js"
+
+const publisherFor = (url: string) =>
+  Effect.acquireRelease(Effect.sync(() => createPublisher({ servers: url })), (p) => Effect.promise(() => p.close()))
+
+const publishRun = (url: string, user: string, run: string, steps: number) =>
+  Effect.flatMap(publisherFor(url), (p) =>
+    Effect.promise(() => {
+      const ctx = { user_id: user, thread_id: "t-1", run_id: run, agent_name: "e2e" }
+      return Promise.all<PublishAck>([
+        p.agentStarted(ctx, { context: { request: "summarise costs" } }),
+        ...Array.from({ length: steps }, (_, i) => p.agentThinking(ctx, { thought: `step ${i}`, step_number: i })),
+        p.agentCompleted(ctx, { result: { ok: true } })
+      ])
+    })
+  )
+
+describe("Herald process, end to end", () => {
+  it.scoped("comes up ready, quarantines a bad raw publish that the CLI lists, and stops cleanly on SIGTERM", () =>
+    Effect.gen(function* () {
+      const nats = yield* makeNatsTestServer()
+      const proc = yield* startHerald({ NATS_URL: nats.url })
+      expect((yield* awaitStatus(proc.port, "/readyz", 200)).body).toContain('"stream_provisioned":true')
+      expect((yield* httpGet(proc.port, "/healthz")).status).toBe(200)
+
+      const user = freshUser()
+      const nc = yield* rawConnection(nats.url)
+      const bad = yield* rawPublish(nc, `notify.${user}.t-1.r-1`, JSON.stringify({ type: "tool_executing", user_id: user }))
+      const acks = yield* publishRun(nats.url, user, "r-1", 3)
+
+      const env = { NATS_URL: nats.url }
+      const listed = yield* herald(["quarantine", "list", "--json"], env).pipe(
+        Effect.filterOrFail((r) => r.stdout.includes(`"seq":${bad.seq}`), () => "not yet"),
+        Effect.retry({ times: 50 })
+      )
+      const record = JSON.parse(listed.stdout.trim().split("\n")[0] ?? "{}")
+      expect(record).toMatchObject({ seq: bad.seq, reason: "bad_envelope", subject: `notify.${user}.t-1.r-1` })
+      expect(record.message).toContain("id: is missing")
+
+      const status = yield* herald(["status"], env)
+      expect(status.stdout).toMatch(new RegExp(`NOTIFICATIONS .*seq=1\\.\\.${acks.at(-1)?.seq}`))
+      expect(status.stdout).toContain("consumer ingest-validator")
+
+      const metrics = yield* httpGet(proc.port, "/metrics")
+      expect(metrics.body).toContain('herald_ingest_invalid_events_total{reason="bad_envelope"} 1')
+
+      expect(yield* proc.signal("SIGTERM")).toBe(0)
+      expect(proc.output()).toContain("NATS connection drained")
+      expect(proc.output()).toContain("Herald stopped")
+    }), 120_000)
+
+  it.scoped("loses nothing acknowledged across a crash of nats-server and a restart of Herald", () =>
+    Effect.gen(function* () {
+      const nats = yield* makeNatsTestServer()
+      const env = { NATS_URL: nats.url }
+      const first = yield* startHerald(env)
+      yield* awaitStatus(first.port, "/readyz", 200)
+      const user = freshUser()
+      const before = yield* publishRun(nats.url, user, "r-before", 200)
+
+      yield* nats.kill
+      yield* awaitStatus(first.port, "/readyz", 503)
+      const code = yield* first.signal("SIGTERM")
+      expect(code, first.output()).toBe(0)
+      yield* nats.start
+
+      const second = yield* startHerald(env)
+      yield* awaitStatus(second.port, "/readyz", 200)
+      const after = yield* publishRun(nats.url, user, "r-after", 10)
+      const nc = yield* rawConnection(nats.url)
+      const stored = yield* readStream(nc, `notify.${user}.>`)
+      expect(stored.map((m) => m.seq)).toEqual([...before, ...after].map((a) => a.seq))
+      expect(stored.map((m) => (m.json as { id: string }).id)).toEqual([...before, ...after].map((a) => a.id))
+      expect(second.output()).not.toContain("quarantined")
+    }), 120_000)
+
+  it.scoped("refuses to start on a bad setting, naming it", () =>
+    Effect.gen(function* () {
+      const nats = yield* makeNatsTestServer()
+      for (const [name, value] of [["HERALD_STREAM_REPLICAS", "0"], ["HERALD_STREAM_MAX_AGE", "soon"], ["NATS_URL", "http://x"]] as const) {
+        const { proc } = yield* spawnHerald({ NATS_URL: nats.url, [name]: value })
+        expect(yield* proc.exited).toBe(1)
+        expect(proc.output()).toContain(name)
+      }
+    }), 120_000)
+})
