@@ -66,18 +66,19 @@ export const planRun = (rng: Rng, scenario: Scenario, ids: { readonly user: stri
   const context: EventContext = { user_id: ids.user, thread_id: ids.thread, run_id: ids.run, agent_name: scenario.agent, priority: "normal" }
   const failAt = rng.chance(failureRate) ? rng.int(0, scenario.tools.length - 1) : undefined
   // Delays first, so each thought can tell its progress and the time left.
-  const thinkMs = scenario.thoughts.map(() => vary(rng, 900))
+  const thoughts = [...scenario.thoughts, scenario.wrapUp]
+  const thinkMs = thoughts.map(() => vary(rng, 900))
   const toolMs = scenario.tools.map((t) => vary(rng, t.ms))
   const total = [...thinkMs, ...toolMs].reduce((a, b) => a + b, 0)
   const steps: Array<Step> = [{ delayMs: 0, draft: draft(context, "agent_started", { context: { request: scenario.request, channel: rng.pick(["chat", "slack", "email"]), locale: "en" } }) }]
   let elapsed = 0
   const think = (i: number) => {
     elapsed += thinkMs[i]!
-    const last = i === scenario.thoughts.length - 1
+    const last = i === thoughts.length - 1
     steps.push({
       delayMs: thinkMs[i]!,
       draft: draft(context, "agent_thinking", {
-        thought: scenario.thoughts[i]!, step_number: i + 1,
+        thought: thoughts[i]!, step_number: i + 1,
         progress_percentage: last ? 100 : Math.floor((100 * elapsed) / total),
         estimated_remaining_ms: last ? 0 : total - elapsed
       })
@@ -94,7 +95,7 @@ export const planRun = (rng: Rng, scenario: Scenario, ids: { readonly user: stri
     }
     steps.push({ delayMs: toolMs[i]!, draft: draft(context, "tool_completed", { tool_name: tool.name, result: tool.result, execution_time_ms: toolMs[i]! }) })
   }
-  for (let i = scenario.tools.length; i < scenario.thoughts.length; i++) think(i)
+  think(thoughts.length - 1)
   steps.push({ delayMs: vary(rng, 200), draft: draft(context, "agent_completed", { result: { answer: scenario.answer }, execution_time_ms: total }) })
   return { steps, outcome: "completed" as const, elapsed: total, toolsDone: scenario.tools.length }
 }

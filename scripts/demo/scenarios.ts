@@ -14,8 +14,10 @@ export interface Scenario {
   readonly agent: string
   readonly workflow: string
   readonly request: string
-  /** One thought before each tool call, then one while writing the answer. */
+  /** One thought before each tool call. */
   readonly thoughts: ReadonlyArray<string>
+  /** The last thought, once every tool has answered. */
+  readonly wrapUp: string
   readonly tools: ReadonlyArray<ToolCall>
   readonly answer: string
 }
@@ -36,7 +38,8 @@ export const SCENARIOS: ReadonlyArray<Scenario> = [
   {
     agent: "researcher", workflow: "market-research",
     request: "Find recent benchmarks comparing vector databases and summarise the trade-offs",
-    thoughts: ["Searching for benchmark reports from the last 12 months", "Extracting recall and latency figures from the reports", "Comparing the results and writing the summary"],
+    thoughts: ["Searching for benchmark reports from the last 12 months", "Extracting recall and latency figures from the reports"],
+    wrapUp: "Comparing the results and writing the summary",
     tools: [
       { name: "web_search", args: { query: "vector database benchmark recall latency 2026", max_results: 8 }, result: { hits: 8, kept: 5 }, ms: 1400 },
       { name: "data_analyzer", args: { dataset: "search_results", operation: "extract_metrics", metrics: ["recall@10", "p99_ms"] }, result: { systems: 5, metrics: 10 }, ms: 2200 }
@@ -46,7 +49,8 @@ export const SCENARIOS: ReadonlyArray<Scenario> = [
   {
     agent: "analyst", workflow: "cost-review",
     request: "Why did our cloud costs jump in March?",
-    thoughts: ["Pulling March and February billing by region", "Looking for the regions and services behind the increase", "Explaining the jump in plain words"],
+    thoughts: ["Pulling March and February billing by region", "Looking for the regions and services behind the increase"],
+    wrapUp: "Explaining the jump in plain words",
     tools: [
       { name: "sql_query", args: { database: "finance", query: "SELECT region, service, sum(cost_usd) FROM billing WHERE month IN ('2026-02','2026-03') GROUP BY 1, 2" }, result: { rows: 42 }, ms: 900 },
       { name: "data_analyzer", args: { dataset: "billing_by_region", analysis: "month_over_month" }, result: { largest_increase: { region: "eu-west", service: "gpu", delta_pct: 38.2 } }, ms: 1600 }
@@ -56,7 +60,8 @@ export const SCENARIOS: ReadonlyArray<Scenario> = [
   {
     agent: "triage", workflow: "weekly-support-digest",
     request: "Summarise this week's support tickets and email the digest to the support leads",
-    thoughts: ["Fetching this week's tickets", "Grouping tickets by topic and urgency", "Drafting the digest email", "Checking the digest before sending"],
+    thoughts: ["Fetching this week's tickets", "Grouping tickets by topic and urgency", "Drafting the digest email"],
+    wrapUp: "Summarising the week for the thread",
     tools: [
       { name: "sql_query", args: { database: "support", query: "SELECT id, subject, priority FROM tickets WHERE created_at > now() - interval '7 days'" }, result: { rows: 318 }, ms: 700 },
       { name: "data_analyzer", args: { dataset: "tickets_7d", analysis: "cluster_topics", k: 6 }, result: { clusters: ["login", "billing", "export", "api-limits", "ui", "other"] }, ms: 2600 },
@@ -68,6 +73,7 @@ export const SCENARIOS: ReadonlyArray<Scenario> = [
     agent: "assistant", workflow: "meeting-scheduler",
     request: "Book a 30-minute sync with Dana and Lee next week",
     thoughts: ["Checking everyone's calendars for next week", "Picking the earliest common slot", "Sending the invitation"],
+    wrapUp: "Confirming the booking",
     tools: [
       { name: "calendar_lookup", args: { attendees: ["dana", "lee"], window: "next_week", duration_min: 30 }, result: { free_slots: 4, earliest: "Tue 10:30" }, ms: 800 },
       { name: "create_event", args: { title: "Sync with Dana and Lee", start: "2026-03-24T10:30:00Z", duration_min: 30 }, result: { event_id: "evt-5521" }, ms: 400 },
@@ -78,7 +84,8 @@ export const SCENARIOS: ReadonlyArray<Scenario> = [
   {
     agent: "oncall", workflow: "incident-review",
     request: "Find out why last night's export job failed",
-    thoughts: ["Searching the export job's error logs from the last 24 hours", "Reproducing the failing step on a sample", "Writing up the cause and a fix"],
+    thoughts: ["Searching the export job's error logs from the last 24 hours", "Reproducing the failing step on a sample"],
+    wrapUp: "Writing up the cause and a fix",
     tools: [
       { name: "log_search", args: { service: "export-job", level: "error", since: "24h" }, result: { matches: 12, first: "TimeoutError: upstream read timed out after 60 s" }, ms: 1100 },
       { name: "code_interpreter", args: { language: "python", code: "run_export(sample=1000, timeout_s=60)" }, result: { stdout: "exported 1000 rows in 71.4 s", exit_code: 0 }, ms: 3000 }
