@@ -10,6 +10,28 @@ export interface StreamSettings {
   readonly duplicateWindow: Duration.Duration
 }
 
+export interface JwtSettings {
+  /** The one algorithm accepted (pinned): HS256 with the secret, RS256/ES256 with the public key. */
+  readonly algorithm: "HS256" | "RS256" | "ES256"
+  readonly secret: Option.Option<Redacted.Redacted>
+  /** SPKI PEM of the RS256/ES256 public key. */
+  readonly publicKey: Option.Option<string>
+  readonly audience: Option.Option<string>
+  readonly issuer: Option.Option<string>
+}
+
+export interface EdgeSettings {
+  /** Connections one user may hold on one edge; the oldest is closed 4409 past it. */
+  readonly maxConnectionsPerUser: number
+  /** Inbound frames per second per connection (burst of twice that); past it: 4429. */
+  readonly rateLimit: number
+  /** Bytes queued for a client that is not reading; past it: 4503. */
+  readonly maxBufferedBytes: number
+  readonly pingInterval: Duration.Duration
+  /** Allowed `Origin` headers; empty: any. */
+  readonly allowedOrigins: ReadonlyArray<string>
+}
+
 export interface HeraldSettings {
   /** One or more NATS URLs (comma-separated in NATS_URL). */
   readonly natsServers: ReadonlyArray<string>
@@ -18,7 +40,10 @@ export interface HeraldSettings {
   readonly port: number
   readonly stream: StreamSettings
   readonly maxEventBytes: number
-  readonly jwtSecret: Option.Option<Redacted.Redacted>
+  readonly jwt: JwtSettings
+  readonly edge: EdgeSettings
+  /** Which services this process runs: all of them, or the socket edge alone (scale-out). */
+  readonly role: "all" | "edge"
   readonly logLevel: LogLevel.LogLevel
 }
 
@@ -54,7 +79,24 @@ export const heraldSettings: Config.Config<HeraldSettings> = Config.all({
     duplicateWindow: positiveDuration("HERALD_DUPLICATE_WINDOW", "2 minutes")
   }),
   maxEventBytes: intIn("HERALD_MAX_EVENT_BYTES", 1024, 1024 * 1024, 64 * 1024),
-  jwtSecret: Config.option(Config.redacted("HERALD_JWT_SECRET")),
+  jwt: Config.all({
+    algorithm: Config.literal("HS256", "RS256", "ES256")("HERALD_JWT_ALG").pipe(Config.withDefault("HS256" as const)),
+    secret: Config.option(Config.redacted("HERALD_JWT_SECRET")),
+    publicKey: Config.option(Config.string("HERALD_JWT_PUBLIC_KEY")),
+    audience: Config.option(Config.string("HERALD_JWT_AUDIENCE")),
+    issuer: Config.option(Config.string("HERALD_JWT_ISSUER"))
+  }),
+  edge: Config.all({
+    maxConnectionsPerUser: intIn("HERALD_WS_MAX_CONNECTIONS_PER_USER", 1, 10_000, 16),
+    rateLimit: intIn("HERALD_WS_RATE_LIMIT", 1, 100_000, 50),
+    maxBufferedBytes: intIn("HERALD_WS_MAX_BUFFERED_BYTES", 16 * 1024, 1024 ** 3, 4 * 1024 ** 2),
+    pingInterval: positiveDuration("HERALD_WS_PING_INTERVAL", "20 seconds"),
+    allowedOrigins: Config.string("HERALD_ALLOWED_ORIGINS").pipe(
+      Config.withDefault(""),
+      Config.map((s) => s.split(",").map((o) => o.trim()).filter((o) => o.length > 0))
+    )
+  }),
+  role: Config.literal("all", "edge")("HERALD_ROLE").pipe(Config.withDefault("all" as const)),
   logLevel: Config.logLevel("HERALD_LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info))
 })
 

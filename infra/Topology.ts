@@ -4,6 +4,7 @@ import {
 import { nanos } from "@nats-io/transport-node"
 import { Duration, Effect, Ref, Schedule } from "effect"
 import { epochOf } from "../domain/Epoch.js"
+import { ALL_RECEIPTS } from "../domain/Receipt.js"
 import { ALL_NOTIFICATIONS } from "../domain/Subject.js"
 import { HeraldConfig, type StreamSettings } from "./HeraldConfig.js"
 import { Nats } from "./Nats.js"
@@ -17,6 +18,7 @@ export const STREAM = "NOTIFICATIONS"
 export const QUARANTINE_STREAM = "QUARANTINE"
 export const QUARANTINE_SUBJECTS = "herald.quarantine.>"
 export const INGEST_CONSUMER = "ingest-validator"
+export const RECEIPTS_STREAM = "RECEIPTS"
 
 const ns = (d: Duration.Duration) => nanos(Duration.toMillis(d))
 
@@ -43,6 +45,18 @@ export const streamConfigs = (s: StreamSettings): ReadonlyArray<Partial<StreamCo
     discard: DiscardPolicy.Old,
     max_age: ns(Duration.days(30)),
     max_bytes: 256 * 1024 ** 2,
+    duplicate_window: ns(s.duplicateWindow),
+    num_replicas: s.replicas
+  },
+  {
+    name: RECEIPTS_STREAM,
+    description: "Herald delivery receipts from the socket edge (sent, acked), batched per flush",
+    subjects: [ALL_RECEIPTS],
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+    max_age: ns(s.maxAge),
+    max_bytes: 1024 ** 3,
     duplicate_window: ns(s.duplicateWindow),
     num_replicas: s.replicas
   }

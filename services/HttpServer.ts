@@ -6,12 +6,15 @@ import { Topology } from "../infra/Topology.js"
 import { Metrics } from "./Metrics.js"
 
 // Herald's HTTP surface on HERALD_PORT: /healthz (the process is alive), /readyz (NATS
-// connected and topology provisioned), /metrics (Prometheus text). Other features attach
-// to `server` (the WebSocket edge takes its upgrade requests).
+// connected and topology provisioned), /metrics (Prometheus text). Features add their own
+// routes with `route(path, handler)` (a path ending in "/" matches everything below it)
+// and may attach to `server` (the WebSocket edge takes its upgrade requests).
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void
 
 export class HttpListenError extends Data.TaggedError("HttpListenError")<{ readonly message: string }> {}
 
-const json = (res: ServerResponse, status: number, body: unknown) => {
+export const json = (res: ServerResponse, status: number, body: unknown) => {
   res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body))
 }
 
@@ -25,8 +28,23 @@ export class HttpServer extends Effect.Service<HttpServer>()("herald/services/Ht
 
     const readiness = Effect.all({ nats_connected: nats.connected, stream_provisioned: topology.provisioned })
 
-    const route = async (req: IncomingMessage, res: ServerResponse) => {
-      const path = new URL(req.url ?? "/", "http://herald").pathname
+    const routes = new Map<string, Handler>()
+    const lookup = (path: string): Handler | undefined => {
+      const exact = routes.get(path)
+      if (exact !== undefined) return exact
+      for (let i = path.lastIndexOf("/"); i >= 0; i = path.lastIndexOf("/", i - 1)) {
+        const prefix = routes.get(path.slice(0, i + 1))
+        if (prefix !== undefined) return prefix
+        if (i === 0) break
+      }
+      return undefined
+    }
+
+    const dispatch = async (req: IncomingMessage, res: ServerResponse) => {
+      const url = new URL(req.url ?? "/", "http://herald")
+      const path = url.pathname
+      const handler = lookup(path)
+      if (handler !== undefined) return handler(req, res, url)
       if (req.method !== "GET" && req.method !== "HEAD") return json(res, 405, { error: "method_not_allowed" })
       switch (path) {
         case "/healthz":
@@ -44,7 +62,7 @@ export class HttpServer extends Effect.Service<HttpServer>()("herald/services/Ht
     }
 
     const server: Server = createServer((req, res) => {
-      route(req, res).catch((e: unknown) => {
+      dispatch(req, res).catch((e: unknown) => {
         run(Effect.logError(`HTTP ${req.method} ${req.url} failed`, e))
         if (!res.headersSent) json(res, 500, { error: "internal" })
       })
@@ -64,6 +82,7 @@ export class HttpServer extends Effect.Service<HttpServer>()("herald/services/Ht
     const address = server.address()
     const bound = typeof address === "object" && address !== null ? address.port : port
     yield* Effect.logInfo(`HTTP listening on :${bound} (/healthz, /readyz, /metrics)`)
-    return { server, port: bound } as const
+    const route = (path: string, handler: Handler) => Effect.sync(() => void routes.set(path, handler))
+    return { server, port: bound, route } as const
   })
 }) {}

@@ -39,6 +39,7 @@ export class Metrics extends Effect.Service<Metrics>()("herald/services/Metrics"
     })
 
     const render = Effect.promise(() => registry.metrics()).pipe(Effect.withSpan("Metrics.render"))
-    return { ingested, invalid, stream, render, contentType: registry.contentType } as const
+    // Features register their own metrics on `registry` (one registry per process).
+    return { registry, ingested, invalid, stream, render, contentType: registry.contentType } as const
   })
 }) {}

@@ -1,0 +1,69 @@
+import { Effect, Option, Redacted, Schema } from "effect"
+import { errors as joseErrors, importSPKI, jwtVerify, type CryptoKey, type KeyObject } from "jose"
+import { isId } from "../domain/Ids.js"
+import { devSecret, DEV_SECRET_FILE } from "../infra/DevSecret.js"
+import { HeraldConfig } from "../infra/HeraldConfig.js"
+
+// Verifies client JWTs (SPEC §4): one pinned algorithm, `exp` required, `sub` is the user
+// and becomes a subject token (so it must match the id grammar), `aud`/`iss` checked when
+// configured. Shared by the socket edge and the HTTP API.
+
+export const UnauthenticatedReason = Schema.Literal("missing", "malformed", "bad_signature", "expired", "bad_claims", "bad_subject")
+export type UnauthenticatedReason = typeof UnauthenticatedReason.Type
+
+export class Unauthenticated extends Schema.TaggedError<Unauthenticated>()("Unauthenticated", {
+  reason: UnauthenticatedReason,
+  message: Schema.String
+}) {}
+
+export interface Identity {
+  readonly userId: string
+  /** ms since epoch */
+  readonly expiresAt: number
+}
+
+const reasonOf = (e: unknown): UnauthenticatedReason =>
+  e instanceof joseErrors.JWTExpired ? "expired"
+  : e instanceof joseErrors.JWSSignatureVerificationFailed ? "bad_signature"
+  : e instanceof joseErrors.JWTClaimValidationFailed ? "bad_claims"
+  : e instanceof joseErrors.JOSEAlgNotAllowed ? "bad_signature"
+  : "malformed"
+
+export class TokenVerifier extends Effect.Service<TokenVerifier>()("herald/services/TokenVerifier", {
+  effect: Effect.gen(function* () {
+    const { jwt } = yield* HeraldConfig
+    const key: Uint8Array | CryptoKey | KeyObject = jwt.algorithm === "HS256"
+      ? new TextEncoder().encode(Redacted.value(
+          Option.isSome(jwt.secret)
+            ? jwt.secret.value
+            : yield* devSecret.pipe(Effect.tap(() => Effect.logWarning(`HERALD_JWT_SECRET is not set: using the development secret in ${DEV_SECRET_FILE}`)))
+        ))
+      : yield* Option.match(jwt.publicKey, {
+          onNone: () => Effect.dieMessage(`HERALD_JWT_PUBLIC_KEY is required when HERALD_JWT_ALG is ${jwt.algorithm}`),
+          onSome: (pem) => Effect.tryPromise(() => importSPKI(pem, jwt.algorithm)).pipe(
+            Effect.orDieWith((e) => new Error(`HERALD_JWT_PUBLIC_KEY is not a ${jwt.algorithm} public key in SPKI PEM form (${String(e)})`))
+          )
+        })
+    const options = {
+      algorithms: [jwt.algorithm],
+      requiredClaims: ["exp", "sub"],
+      ...Option.match(jwt.audience, { onNone: () => ({}), onSome: (audience) => ({ audience }) }),
+      ...Option.match(jwt.issuer, { onNone: () => ({}), onSome: (issuer) => ({ issuer }) })
+    }
+
+    const verify = Effect.fn("TokenVerifier.verify")(function* (token: unknown) {
+      if (typeof token !== "string" || token.length === 0) {
+        return yield* new Unauthenticated({ reason: "missing", message: "no token" })
+      }
+      const { payload } = yield* Effect.tryPromise({
+        try: () => jwtVerify(token, key, options),
+        catch: (e) => new Unauthenticated({ reason: reasonOf(e), message: e instanceof Error ? e.message : String(e) })
+      })
+      if (typeof payload.sub !== "string" || !isId(payload.sub)) {
+        return yield* new Unauthenticated({ reason: "bad_subject", message: "sub must be a user id of letters, digits, '_' or '-'" })
+      }
+      return { userId: payload.sub, expiresAt: (payload.exp ?? 0) * 1000 } satisfies Identity
+    })
+    return { verify } as const
+  })
+}) {}
