@@ -58,9 +58,17 @@ export const createPublisher = (config: PublisherConfig): HeraldPublisher => {
       Layer.provideMerge(Logger.minimumLogLevel(LogLevel.Warning))
     )
   )
-  const service = runtime.runPromise(Publisher)
+  // Connect on first use; a failed connect is retried by the next publish, not cached.
+  let service: Promise<Publisher> | undefined
+  const resolveService = () => {
+    service ??= runtime.runPromise(Publisher).catch((e: unknown) => {
+      service = undefined
+      throw e
+    })
+    return service
+  }
   const publish = async (draft: Draft): Promise<PublishAck> => {
-    const exit = await runtime.runPromiseExit((await service).publish(draft))
+    const exit = await runtime.runPromiseExit((await resolveService()).publish(draft))
     if (Exit.isSuccess(exit)) return exit.value
     throw Cause.squash(exit.cause)
   }

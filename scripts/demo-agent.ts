@@ -42,7 +42,7 @@ const parseOptions = (argv: ReadonlyArray<string>) => {
     try {
       return parseArgs({ args: [...argv], options: flags, strict: true, allowPositionals: false }).values
     } catch (e) {
-      throw new UsageError(e instanceof Error ? e.message : String(e))
+      throw new UsageError((e instanceof Error ? e.message : String(e)).split("\n")[0])
     }
   }
   const values = parse()
@@ -86,7 +86,10 @@ const explain = (e: unknown): string => {
 
 const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   const options = parseOptions(argv)
-  if (options.help) return void console.log(HELP), 0
+  if (options.help) {
+    console.log(HELP)
+    return 0
+  }
   const session = Date.now().toString(36)
   const plans = planDemo({ ...options, session })
   console.log(`demo: ${options.users} user(s) × ${options.runs} run(s), speed ${options.speed}, failure rate ${options.failureRate}, seed ${options.seed}, to ${options.servers.join(",")}`)
@@ -97,7 +100,7 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   let signalled: NodeJS.Signals | undefined
   let firstSignalAt = 0
   const onSignal = (signal: NodeJS.Signals) => {
-    // One Ctrl-C can arrive twice (from the terminal and relayed by tsx): only a signal a
+    // One Ctrl-C can arrive twice (from the terminal and relayed by a wrapper such as tsx): only a signal a
     // second or more after the first exits at once.
     if (signalled !== undefined) return void (Date.now() - firstSignalAt > 1000 && process.exit(130))
     signalled = signal
@@ -116,6 +119,12 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   }
   // Short timeouts so that an unreachable NATS fails in seconds rather than hanging.
   const publisher = createPublisher({ servers: options.servers, timeoutMs: 2000, retries: 3 })
+  // A server that accepts TCP but never answers holds the first connect for 20 s (nats.js).
+  const unreachable = () => `cannot publish to ${options.servers.join(",")}`
+  const watchdog = setTimeout(() => {
+    console.error(`demo: ${unreachable()}: no answer within 8 s (is NATS running there?)`)
+    process.exit(1)
+  }, 8_000)
 
   // Within a run each publish is awaited before the next, so a run is stored in order;
   // runs proceed concurrently. After a failed publish nothing more is sent.
@@ -131,6 +140,7 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
         stop.abort()
       })
       if (ack === undefined) return
+      clearTimeout(watchdog)
       tally.events++
       if (ack.duplicate) tally.duplicates++
       console.log(line(step.draft, ack))
@@ -140,22 +150,24 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   }
   // The earliest run starts at once, so its first publish awaits the connection at once.
   await Promise.all(plans.map(execute))
+  clearTimeout(watchdog)
   await publisher.close()
   process.off("SIGINT", onSignal).off("SIGTERM", onSignal)
 
   if (fatal !== undefined) {
-    console.error(`demo: cannot publish to ${options.servers.join(",")}: ${explain(fatal)}`)
+    console.error(`demo: ${unreachable()}: ${explain(fatal)}`)
     return 1
   }
   console.log(`summary: ${tally.events} events published, ${tally.duplicates} duplicates; runs: ${tally.completed} completed, ${tally.failed} failed, ${tally.notStarted} not started`)
   return signalled === "SIGINT" ? 130 : signalled === "SIGTERM" ? 143 : 0
 }
 
+// A failed connect can leave its socket open (nats.js), so a failure exits explicitly.
 main(process.argv.slice(2)).then(
-  (code) => void (process.exitCode = code),
+  (code) => (code === 0 ? void (process.exitCode = 0) : process.exit(code)),
   (e: unknown) => {
     const usage = e instanceof UsageError
     console.error(`demo: ${e instanceof Error ? e.message : String(e)}${usage ? " (see --help)" : ""}`)
-    process.exitCode = usage ? 2 : 1
+    process.exit(usage ? 2 : 1)
   }
 )
