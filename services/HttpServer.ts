@@ -26,7 +26,11 @@ export class HttpServer extends Effect.Service<HttpServer>()("herald/services/Ht
     const metrics = yield* Metrics
     const run = Runtime.runPromise(yield* Effect.runtime<never>())
 
-    const readiness = Effect.all({ nats_connected: nats.connected, stream_provisioned: topology.provisioned })
+    // Features add readiness checks of their own (the edge: its live feed is following).
+    const checks = new Map<string, Effect.Effect<boolean>>([
+      ["nats_connected", nats.connected],
+      ["stream_provisioned", topology.provisioned]
+    ])
 
     const routes = new Map<string, Handler>()
     const lookup = (path: string): Handler | undefined => {
@@ -50,9 +54,9 @@ export class HttpServer extends Effect.Service<HttpServer>()("herald/services/Ht
         case "/healthz":
           return json(res, 200, { status: "ok" })
         case "/readyz": {
-          const checks = await run(readiness)
-          const ready = checks.nats_connected && checks.stream_provisioned
-          return json(res, ready ? 200 : 503, { status: ready ? "ready" : "not_ready", checks })
+          const results = await run(Effect.suspend(() => Effect.all(Object.fromEntries(checks))))
+          const ready = Object.values(results).every((ok) => ok)
+          return json(res, ready ? 200 : 503, { status: ready ? "ready" : "not_ready", checks: results })
         }
         case "/metrics":
           return res.writeHead(200, { "content-type": metrics.contentType }).end(await run(metrics.render))
@@ -83,6 +87,7 @@ export class HttpServer extends Effect.Service<HttpServer>()("herald/services/Ht
     const bound = typeof address === "object" && address !== null ? address.port : port
     yield* Effect.logInfo(`HTTP listening on :${bound} (/healthz, /readyz, /metrics)`)
     const route = (path: string, handler: Handler) => Effect.sync(() => void routes.set(path, handler))
-    return { server, port: bound, route } as const
+    const addReadinessCheck = (name: string, check: Effect.Effect<boolean>) => Effect.sync(() => void checks.set(name, check))
+    return { server, port: bound, route, addReadinessCheck } as const
   })
 }) {}

@@ -5,22 +5,42 @@ import { HeraldConfig } from "../infra/HeraldConfig.js"
 import { Nats } from "../infra/Nats.js"
 import { NatsEndpoint } from "../infra/NatsEndpoint.js"
 import { Quarantine } from "../infra/Quarantine.js"
+import { ReceiptLog } from "../infra/ReceiptLog.js"
+import { StreamReader } from "../infra/StreamReader.js"
 import { Topology } from "../infra/Topology.js"
 import { HttpServer } from "./HttpServer.js"
+import { Edge } from "./edge/Edge.js"
+import { EdgeMetrics } from "./edge/EdgeMetrics.js"
+import { Hub } from "./edge/Hub.js"
+import { LiveFeed } from "./edge/LiveFeed.js"
+import { Receipts } from "./edge/Receipts.js"
 import { IngestValidator } from "./IngestValidator.js"
 import { Metrics } from "./Metrics.js"
+import { TokenVerifier } from "./TokenVerifier.js"
 
 // The composition root: every layer of a Herald process, wired once. Releasing runs in
-// reverse: HTTP closes, the validator stops, NATS drains, then a local nats-server stops.
+// reverse: the edge closes its clients 4503, HTTP closes, workers stop, NATS drains, then
+// a nats-server Herald started stops. HERALD_ROLE=edge runs the socket edge alone, for
+// scale-out (any number of edges against one NATS).
 
-const Infra = Layer.mergeAll(Topology.Default, EventLog.Default, Quarantine.Default).pipe(
-  Layer.provideMerge(Nats.Default),
-  Layer.provideMerge(NatsEndpoint.layer)
+const Infra = Layer.mergeAll(
+  Topology.Default, EventLog.Default, Quarantine.Default, StreamReader.Default, ReceiptLog.Default
+).pipe(Layer.provideMerge(Nats.Default), Layer.provideMerge(NatsEndpoint.layer))
+
+const Core = Layer.mergeAll(HttpServer.Default, TokenVerifier.Default, Hub.Default).pipe(Layer.provideMerge(Metrics.Default))
+
+const EdgeLive = Edge.Default.pipe(
+  Layer.provide(LiveFeed.Default),
+  Layer.provide(Layer.mergeAll(Receipts.Default, EdgeMetrics.Default))
 )
 
-const Services = Layer.mergeAll(HttpServer.Default, IngestValidator.Default).pipe(Layer.provideMerge(Metrics.Default))
+const Workers = IngestValidator.Default
 
-export const HeraldLive = Services.pipe(Layer.provide(Infra), Layer.provide(HeraldConfig.layer))
+const ByRole = Layer.unwrapEffect(
+  Effect.map(HeraldConfig, (c) => (c.role === "edge" ? EdgeLive : Layer.merge(EdgeLive, Workers)))
+)
+
+const HeraldLive = ByRole.pipe(Layer.provide(Core), Layer.provide(Infra), Layer.provide(HeraldConfig.layer))
 
 const LogLevelFromConfig = Layer.unwrapEffect(
   Effect.map(HeraldConfig, (c) => Logger.minimumLogLevel(c.logLevel))

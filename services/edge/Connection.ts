@@ -1,0 +1,216 @@
+import { Deferred, Effect, Either, Queue, Stream } from "effect"
+import { ulid } from "ulid"
+import type { WebSocket } from "ws"
+import { CloseCodes, type CloseKind } from "../../domain/CloseCodes.js"
+import { type Channel, channelFilter, channelMatches, parseChannel, parseFrame } from "../../domain/Protocol.js"
+import { planResume } from "../../domain/Resume.js"
+import { validateNotification } from "../../domain/Validation.js"
+import type { EdgeSettings } from "../../infra/HeraldConfig.js"
+import { STREAM } from "../../infra/Topology.js"
+import type { EdgeContext } from "./EdgeContext.js"
+import type { LiveEvent, Subscriber } from "./Hub.js"
+
+// One client connection (SPEC §4). Frames are handled one at a time, in order. Each
+// subscription keeps `lastSeq`, the last sequence it delivered: nothing at or below it is
+// ever sent again, so seq strictly increases per channel. A subscription buffers live
+// events from the moment it is registered, reads the backlog up to the stream's end,
+// sends `caught_up`, then flushes the buffer: the replay→live hand-off has no gap.
+
+const AUTH_TIMEOUT_MS = 5000
+const MAX_BUFFERED_EVENTS = 100_000
+
+interface Subscription {
+  readonly channel: Channel
+  lastSeq: number
+  /** Live events that arrived while the subscription was being set up or replayed. */
+  buffer: Array<LiveEvent> | null
+}
+
+const eventFrame = (channel: string, seq: number, json: string) =>
+  `{"op":"event","channel":${JSON.stringify(channel)},"seq":${seq},"event":${json}}`
+
+const tokenBucket = (settings: EdgeSettings) => {
+  let tokens = settings.rateLimit * 2
+  let last = Date.now()
+  return () => {
+    const now = Date.now()
+    tokens = Math.min(settings.rateLimit * 2, tokens + ((now - last) / 1000) * settings.rateLimit)
+    last = now
+    if (tokens < 1) return false
+    tokens -= 1
+    return true
+  }
+}
+
+export const serveConnection = (ws: WebSocket, ctx: EdgeContext) =>
+  Effect.gen(function* () {
+    const connectionId = ulid()
+    const inbox = yield* Queue.unbounded<string>()
+    const closed = yield* Deferred.make<void>()
+    const subs = new Map<string, Subscription>()
+    const allow = tokenBucket(ctx.settings)
+    let userId: string | undefined
+    let expiry: NodeJS.Timeout | undefined
+    let alive = true
+
+    const close = (kind: CloseKind) => {
+      if (ws.readyState !== ws.OPEN && ws.readyState !== ws.CONNECTING) return
+      ctx.metrics.closes.inc({ reason: kind })
+      ws.close(CloseCodes[kind].code, CloseCodes[kind].reason)
+    }
+    const send = (text: string, written?: () => void): boolean => {
+      if (ws.readyState !== ws.OPEN) return false
+      ws.send(text, written === undefined ? undefined : () => written())
+      if (ws.bufferedAmount > ctx.settings.maxBufferedBytes) {
+        close("slow_consumer")
+        return false
+      }
+      return true
+    }
+    const reply = (frame: Record<string, unknown>) => send(JSON.stringify(frame))
+    const error = (code: string, message: string, channel?: string) =>
+      reply({ op: "error", code, message, ...(channel !== undefined ? { channel } : {}) })
+
+    const deliverTo = (sub: Subscription, seq: number, json: string, mode: "live" | "replay", written?: () => void): boolean => {
+      if (seq <= sub.lastSeq || !send(eventFrame(sub.channel.name, seq, json), written)) return false
+      sub.lastSeq = seq
+      ctx.metrics.eventsSent.inc({ mode })
+      ctx.receipts.sent(userId as string, sub.channel.name, connectionId, seq)
+      return true
+    }
+
+    const subscriber: Subscriber = {
+      id: connectionId,
+      get userId() { return userId as string },
+      deliver: (event) => {
+        for (const sub of subs.values()) {
+          if (!channelMatches(sub.channel, event.ids)) continue
+          if (sub.buffer === null) deliverTo(sub, event.seq, event.json, "live")
+          else if (sub.buffer.push(event) > MAX_BUFFERED_EVENTS) close("slow_consumer")
+        }
+      },
+      close
+    }
+
+    const authenticate = (token: unknown) =>
+      ctx.verify(token).pipe(
+        Effect.matchEffect({
+          onFailure: (e) => Effect.sync(() => {
+            ctx.metrics.authFailures.inc({ reason: e.reason })
+            close("unauthenticated")
+          }),
+          onSuccess: (identity) => Effect.sync(() => {
+            if (userId !== undefined && identity.userId !== userId) return close("unauthenticated")
+            clearTimeout(expiry)
+            expiry = setTimeout(() => {
+              ctx.metrics.authFailures.inc({ reason: "expired" })
+              close("unauthenticated")
+            }, Math.min(Math.max(identity.expiresAt - Date.now(), 0), 2 ** 31 - 1))
+            if (userId === undefined) {
+              userId = identity.userId
+              for (const old of ctx.hub.register(subscriber, ctx.settings.maxConnectionsPerUser)) old.close("replaced")
+            }
+            reply({ op: "ready", user_id: userId, connection_id: connectionId })
+          })
+        })
+      )
+
+    const subscribe = (name: string, since: number | undefined, epoch: string | undefined) =>
+      Effect.gen(function* () {
+        const channel = parseChannel(name)
+        if (Either.isLeft(channel)) return error("bad_request", channel.left, name)
+        if (subs.has(name)) return error("already_subscribed", `already subscribed to ${name}`, name)
+        const started = Date.now()
+        const sub: Subscription = { channel: channel.right, lastSeq: Number.MAX_SAFE_INTEGER, buffer: [] }
+        subs.set(name, sub)
+        ctx.metrics.subscriptions.inc()
+        const position = yield* ctx.position
+        const plan = planResume({ ...(since !== undefined ? { since } : {}), ...(epoch !== undefined ? { epoch } : {}) }, position)
+        sub.lastSeq = plan.cursor
+        reply({ op: "subscribed", channel: name, epoch: position.epoch, recovered: plan.recovered, seq: plan.cursor })
+        if (plan.replay) {
+          yield* Stream.runForEach(ctx.replay(STREAM, channelFilter(userId as string, channel.right), plan.cursor), (chunk) =>
+            Effect.async<void>((resume) => {
+              const valid = chunk.flatMap((m) => {
+                const v = validateNotification(m, ctx.maxEventBytes)
+                return Either.isRight(v) && m.seq > sub.lastSeq ? [{ seq: m.seq, json: JSON.stringify(v.right) }] : []
+              })
+              // Flow control: the next chunk is read once the socket has taken this one.
+              const done = () => resume(Effect.void)
+              valid.forEach((e, i) => deliverTo(sub, e.seq, e.json, "replay", i === valid.length - 1 ? done : undefined))
+              if (valid.length === 0 || ws.readyState !== ws.OPEN) done()
+            })
+          )
+          ctx.metrics.replayDuration.observe((Date.now() - started) / 1000)
+        }
+        reply({ op: "caught_up", channel: name, seq: sub.lastSeq })
+        const buffered = sub.buffer ?? []
+        sub.buffer = null
+        for (const event of buffered) deliverTo(sub, event.seq, event.json, "live")
+      }).pipe(
+        Effect.catchAll((e) =>
+          Effect.logWarning(`subscribe ${name} for ${userId} failed (${e.message}): closing so the client resumes`).pipe(
+            Effect.zipRight(Effect.sync(() => close("unavailable")))
+          )
+        )
+      )
+
+    const handle = (text: string): Effect.Effect<void> => {
+      const frame = parseFrame(text)
+      if (Either.isLeft(frame)) {
+        const problem = frame.left
+        if (problem.kind !== "bad_request") return Effect.sync(() => close("protocol_violation"))
+        if (userId === undefined) return Effect.sync(() => close("unauthenticated"))
+        return Effect.sync(() => error("bad_request", problem.message, problem.channel))
+      }
+      const f = frame.right
+      if (f.op === "auth") return authenticate(f.token)
+      if (userId === undefined) return Effect.sync(() => close("unauthenticated"))
+      switch (f.op) {
+        case "subscribe":
+          return subscribe(f.channel, f.since, f.epoch)
+        case "unsubscribe":
+          return Effect.sync(() => {
+            if (subs.delete(f.channel)) ctx.metrics.subscriptions.dec()
+            reply({ op: "unsubscribed", channel: f.channel })
+          })
+        case "ack":
+          return Effect.sync(() => {
+            const sub = subs.get(f.channel)
+            if (sub === undefined) return error("not_subscribed", `not subscribed to ${f.channel}`, f.channel)
+            if (f.seq > sub.lastSeq) return error("bad_request", `ack ${f.seq} is beyond the last delivered seq ${sub.lastSeq}`, f.channel)
+            ctx.receipts.acked(userId as string, f.channel, connectionId, f.seq)
+          })
+      }
+    }
+
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) return close("protocol_violation")
+      if (!allow()) return close("rate_limited")
+      Queue.unsafeOffer(inbox, data.toString())
+    })
+    ws.on("pong", () => void (alive = true))
+    ws.on("close", () => Deferred.unsafeDone(closed, Effect.void))
+    const authTimer = setTimeout(() => {
+      if (userId !== undefined) return
+      ctx.metrics.authFailures.inc({ reason: "timeout" })
+      close("auth_timeout")
+    }, AUTH_TIMEOUT_MS)
+    const heartbeat = setInterval(() => {
+      if (!alive) return ws.terminate()
+      alive = false
+      ws.ping()
+    }, ctx.pingIntervalMs)
+    ctx.metrics.connections.inc()
+
+    yield* Effect.addFinalizer(() => Effect.sync(() => {
+      clearTimeout(authTimer)
+      clearTimeout(expiry)
+      clearInterval(heartbeat)
+      if (userId !== undefined) ctx.hub.unregister(subscriber)
+      ctx.metrics.subscriptions.dec(subs.size)
+      ctx.metrics.connections.dec()
+    }))
+    yield* Queue.take(inbox).pipe(Effect.flatMap(handle), Effect.forever, Effect.forkScoped)
+    yield* Deferred.await(closed)
+  }).pipe(Effect.scoped)

@@ -1,0 +1,90 @@
+import type { IncomingMessage } from "node:http"
+import type { Duplex } from "node:stream"
+import { Duration, Effect, Runtime } from "effect"
+import { WebSocketServer } from "ws"
+import { CloseCodes } from "../../domain/CloseCodes.js"
+import { HeraldConfig } from "../../infra/HeraldConfig.js"
+import { StreamReader } from "../../infra/StreamReader.js"
+import { Topology } from "../../infra/Topology.js"
+import { HttpServer } from "../HttpServer.js"
+import { TokenVerifier } from "../TokenVerifier.js"
+import { serveConnection } from "./Connection.js"
+import type { EdgeContext } from "./EdgeContext.js"
+import { EdgeMetrics } from "./EdgeMetrics.js"
+import { Hub } from "./Hub.js"
+import { LiveFeed } from "./LiveFeed.js"
+import { Receipts } from "./Receipts.js"
+
+// The WebSocket edge on HERALD_PORT at /v1/ws. Frames over 64 KiB are refused by `ws`
+// itself with 1009. On shutdown the edge stops taking upgrades, closes every client 4503
+// (reconnect and resume, possibly on another edge) and waits for the sockets to go.
+
+export const WS_PATH = "/v1/ws"
+const MAX_FRAME_BYTES = 64 * 1024
+
+const refuse = (socket: Duplex, status: number, text: string) => {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+}
+
+export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
+  scoped: Effect.gen(function* () {
+    const config = yield* HeraldConfig
+    const http = yield* HttpServer
+    const hub = yield* Hub
+    yield* LiveFeed
+    const verifier = yield* TokenVerifier
+    const topology = yield* Topology
+    const reader = yield* StreamReader
+    const ctx: EdgeContext = {
+      settings: config.edge,
+      pingIntervalMs: Duration.toMillis(config.edge.pingInterval),
+      maxEventBytes: config.maxEventBytes,
+      verify: verifier.verify,
+      position: topology.streamState,
+      replay: reader.replay,
+      hub,
+      receipts: yield* Receipts,
+      metrics: yield* EdgeMetrics
+    }
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
+    let draining = false
+
+    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = new URL(req.url ?? "/", "http://herald").pathname
+      if (path !== WS_PATH) return refuse(socket, 404, "Not Found")
+      if (draining) return refuse(socket, 503, "Service Unavailable")
+      const origin = req.headers.origin
+      if (config.edge.allowedOrigins.length > 0 && (origin === undefined || !config.edge.allowedOrigins.includes(origin))) {
+        ctx.metrics.authFailures.inc({ reason: "origin" })
+        return refuse(socket, 403, "Forbidden")
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => runFork(serveConnection(ws, ctx)))
+    }
+    http.server.on("upgrade", onUpgrade)
+    yield* http.addReadinessCheck("edge_accepting", Effect.sync(() => !draining))
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        draining = true
+        http.server.off("upgrade", onUpgrade)
+        const open = wss.clients.size
+        const { code, reason } = CloseCodes.draining
+        for (const ws of wss.clients) ws.close(code, reason)
+        yield* Effect.async<void>((resume) => {
+          const check = setInterval(() => {
+            if (wss.clients.size === 0) {
+              clearInterval(check)
+              resume(Effect.void)
+            }
+          }, 20)
+        }).pipe(Effect.timeout("5 seconds"), Effect.ignore)
+        for (const ws of wss.clients) ws.terminate()
+        wss.close()
+        yield* Effect.logInfo(`edge drained: ${open} client(s) closed with ${code}`)
+      })
+    )
+    yield* Effect.logInfo(`WebSocket edge on ${WS_PATH}`)
+    return { clients: () => wss.clients.size } as const
+  })
+}) {}

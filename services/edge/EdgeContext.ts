@@ -1,0 +1,22 @@
+import type { Effect, Stream } from "effect"
+import type { StreamPosition } from "../../domain/Resume.js"
+import type { EdgeSettings } from "../../infra/HeraldConfig.js"
+import type { NatsFailure } from "../../infra/NatsErrors.js"
+import type { LogMessage } from "../../infra/StreamReader.js"
+import type { Identity, Unauthenticated } from "../TokenVerifier.js"
+import type { EdgeMetrics } from "./EdgeMetrics.js"
+import type { Hub } from "./Hub.js"
+import type { Receipts } from "./Receipts.js"
+
+/** What a connection needs from the edge's services, resolved once per edge. */
+export interface EdgeContext {
+  readonly settings: EdgeSettings
+  readonly pingIntervalMs: number
+  readonly maxEventBytes: number
+  readonly verify: (token: unknown) => Effect.Effect<Identity, Unauthenticated>
+  readonly position: Effect.Effect<StreamPosition, NatsFailure>
+  readonly replay: (stream: string, filter: string, after: number) => Stream.Stream<ReadonlyArray<LogMessage>, NatsFailure>
+  readonly hub: Hub
+  readonly receipts: Receipts
+  readonly metrics: EdgeMetrics
+}

@@ -1,0 +1,23 @@
+import { Effect } from "effect"
+import { Counter, Gauge, Histogram } from "prom-client"
+import { Metrics } from "../Metrics.js"
+
+// The socket edge's metrics, on the process registry.
+
+export class EdgeMetrics extends Effect.Service<EdgeMetrics>()("herald/services/edge/EdgeMetrics", {
+  effect: Effect.gen(function* () {
+    const { registry } = yield* Metrics
+    const registers = [registry]
+    return {
+      connections: new Gauge({ name: "herald_ws_connections", help: "Open WebSocket connections (authenticated or not)", registers }),
+      subscriptions: new Gauge({ name: "herald_ws_subscriptions", help: "Active channel subscriptions", registers }),
+      eventsSent: new Counter({ name: "herald_ws_events_sent_total", help: "Event frames written to sockets, by mode (live, replay)", labelNames: ["mode"] as const, registers }),
+      replayDuration: new Histogram({
+        name: "herald_ws_replay_duration_seconds", help: "Time from subscribe to caught_up for subscriptions with a backlog",
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers
+      }),
+      closes: new Counter({ name: "herald_ws_closes_total", help: "Connections closed by the server, by reason (slow_consumer, rate_limited, …)", labelNames: ["reason"] as const, registers }),
+      authFailures: new Counter({ name: "herald_ws_auth_failures_total", help: "Rejected auth frames and auth timeouts, by reason", labelNames: ["reason"] as const, registers })
+    } as const
+  })
+}) {}

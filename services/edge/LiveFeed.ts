@@ -1,0 +1,52 @@
+import { Effect, Either, Ref, Schedule, Stream } from "effect"
+import { validateNotification } from "../../domain/Validation.js"
+import { HeraldConfig } from "../../infra/HeraldConfig.js"
+import { StreamReader } from "../../infra/StreamReader.js"
+import { STREAM, Topology } from "../../infra/Topology.js"
+import { Hub } from "./Hub.js"
+
+// The edge's one reader of live events: a single ordered consumer on NOTIFICATIONS from
+// the stream's end at start-up, whatever the number of clients. Each message is validated
+// once, encoded once, and handed to the hub. After a failure it resumes from the hub's
+// position; if the stream was recreated meanwhile (a new epoch), sequences restarted, so
+// every client is closed 4503 to resubscribe against the new incarnation.
+
+export class LiveFeed extends Effect.Service<LiveFeed>()("herald/services/edge/LiveFeed", {
+  scoped: Effect.gen(function* () {
+    const reader = yield* StreamReader
+    const topology = yield* Topology
+    const hub = yield* Hub
+    const { maxEventBytes } = yield* HeraldConfig
+
+    const start = yield* topology.streamState
+    hub.advance(start.lastSeq)
+    const epoch = yield* Ref.make(start.epoch)
+
+    const follow = Effect.gen(function* () {
+      const state = yield* topology.streamState
+      if (state.epoch !== (yield* Ref.get(epoch))) {
+        yield* Effect.logWarning(`stream ${STREAM} was recreated (epoch ${state.epoch}): closing clients so they resubscribe`)
+        yield* Ref.set(epoch, state.epoch)
+        hub.advance(state.lastSeq)
+        hub.closeAll("draining")
+      }
+      yield* Stream.runForEach(reader.tail(STREAM, hub.position()), (m) =>
+        Effect.sync(() => {
+          if (m.seq <= hub.position()) return
+          const result = validateNotification(m, maxEventBytes)
+          if (Either.isLeft(result)) return hub.advance(m.seq)
+          const event = result.right
+          hub.dispatch({ seq: m.seq, ids: event, json: JSON.stringify(event) })
+        })
+      )
+    })
+
+    yield* follow.pipe(
+      Effect.tapErrorCause((cause) => Effect.logWarning("live feed interrupted; resuming", cause)),
+      Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")))),
+      Effect.forkScoped
+    )
+    yield* Effect.logInfo(`live feed following ${STREAM} after seq ${start.lastSeq} (epoch ${start.epoch})`)
+    return { epoch: Ref.get(epoch) } as const
+  })
+}) {}
