@@ -1,12 +1,14 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit } from "effect"
 import type { BenchCommand } from "./command.js"
+import { publish } from "./publish.js"
 import { syncInterval } from "./sync-interval.js"
 
 // `npm run bench -- <command> [--flags]`. A benchmark is one file under scripts/bench/
 // exporting a BenchCommand, registered in this map under the name users type.
 
 const commands: Readonly<Record<string, BenchCommand>> = {
+  publish,
   "sync-interval": syncInterval
 }
 

@@ -3,6 +3,7 @@ import { Effect } from "effect"
 import { ulid } from "ulid"
 import type { EventContext, HeraldPublisher } from "../../client/publisher.js"
 import { heraldSettings } from "../../infra/HeraldConfig.js"
+import { pooledRandom } from "../../infra/Publisher.js"
 import { STREAM, streamConfigs } from "../../infra/Topology.js"
 import { BenchFailed } from "./command.js"
 import type { BenchServer } from "./server.js"
@@ -17,7 +18,7 @@ const THOUGHT =
   "Comparing spend across regions before answering: eu-west is up 18% since the storage migration, " +
   "us-east is flat, ap-south dropped after the reserved instances renewed. Next I will break eu-west down " +
   "by service and month, check whether the new object-storage tier explains the rise, and draft a short " +
-  "answer with the three largest line items and a suggestion for the reservation renewal."
+  "answer with the three largest line items."
 
 export interface BenchEvent {
   readonly context: EventContext
@@ -46,16 +47,18 @@ export interface RawMessage {
 
 const encoder = new TextEncoder()
 
-/** The envelope the library would store (same keys, same order), encoded ahead of the clock. */
-export const encodeRaw = (events: ReadonlyArray<BenchEvent>): ReadonlyArray<RawMessage> =>
-  events.map(({ context: c, payload }) => {
-    const id = ulid()
+/** The envelope the library would store (same keys, same order, ids made as it makes them), encoded ahead of the clock. */
+export const encodeRaw = (events: ReadonlyArray<BenchEvent>): ReadonlyArray<RawMessage> => {
+  const random = pooledRandom()
+  return events.map(({ context: c, payload }) => {
+    const id = ulid(undefined, random)
     const event = {
       id, type: "agent_thinking", user_id: c.user_id, thread_id: c.thread_id, run_id: c.run_id,
       agent_name: c.agent_name, timestamp: new Date().toISOString(), priority: c.priority, payload
     }
     return { id, subject: `notify.${c.user_id}.${c.thread_id}.${c.run_id}`, body: encoder.encode(JSON.stringify(event)) }
   })
+}
 
 export interface WindowRun {
   readonly seconds: number
