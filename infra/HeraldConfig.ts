@@ -71,7 +71,8 @@ const positiveDuration = (name: string, fallback: Duration.DurationInput) =>
 export const heraldSettings: Config.Config<HeraldSettings> = Config.all({
   natsServers: natsUrl,
   localNats: Config.literal("auto", "never")("HERALD_LOCAL_NATS").pipe(Config.withDefault("auto" as const)),
-  port: Config.port("HERALD_PORT").pipe(Config.withDefault(8080)),
+  // 0 binds a free port (tests, several edges on one machine); the log says which.
+  port: intIn("HERALD_PORT", 0, 65535, 8080),
   stream: Config.all({
     replicas: intIn("HERALD_STREAM_REPLICAS", 1, 5, 1),
     maxAge: positiveDuration("HERALD_STREAM_MAX_AGE", "7 days"),

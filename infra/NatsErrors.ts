@@ -1,5 +1,5 @@
 import { errors } from "@nats-io/transport-node"
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream"
+import { JetStreamApiCodes, JetStreamApiError, JetStreamError } from "@nats-io/jetstream"
 import { Schema } from "effect"
 
 // The one place NATS errors are mapped to Herald's reasons. Everything above infra/ sees
@@ -27,19 +27,39 @@ const reasonOf = (e: unknown): NatsFailureReason => {
   if (e instanceof errors.NoRespondersError) return "NoResponders"
   if (e instanceof errors.ClosedConnectionError || e instanceof errors.DrainingConnectionError) return "ConnectionClosed"
   if (e instanceof errors.PermissionViolationError || e instanceof errors.AuthorizationError) return "PermissionDenied"
-  if (e instanceof JetStreamApiError) {
-    switch (e.code) {
-      case JetStreamApiCodes.StreamNotFound: return "StreamNotFound"
-      case JetStreamApiCodes.ConsumerNotFound: return "ConsumerNotFound"
-      case JetStreamApiCodes.StreamWrongLastSequence: return "WrongLastSequence"
-      case JetStreamApiCodes.NoMessageFound: return "NotFound"
-    }
-    if (e.status === 503) return "NoResponders"
-    if (e.status === 408) return "Timeout"
+  if (e instanceof JetStreamApiError) return reasonOfApi(e.code, e.status)
+  // Status answers (e.g. a batch direct get with "no results") carry an HTTP-like code.
+  if (e instanceof JetStreamError && typeof (e as { code?: unknown }).code === "number") {
+    const code = (e as unknown as { code: number }).code
+    if (code === 404) return "NotFound"
+    if (code === 408) return "Timeout"
+    if (code === 503) return "NoResponders"
   }
   if (e instanceof Error && e.cause !== undefined) return reasonOf(e.cause)
   return "Other"
 }
 
+const reasonOfApi = (code: number, status: number): NatsFailureReason => {
+  switch (code) {
+    case JetStreamApiCodes.StreamNotFound: return "StreamNotFound"
+    case JetStreamApiCodes.ConsumerNotFound: return "ConsumerNotFound"
+    case JetStreamApiCodes.StreamWrongLastSequence: return "WrongLastSequence"
+    case JetStreamApiCodes.NoMessageFound: return "NotFound"
+  }
+  if (status === 503) return "NoResponders"
+  if (status === 408) return "Timeout"
+  return "Other"
+}
+
 export const natsFailure = (operation: string) => (e: unknown): NatsFailure =>
   new NatsFailure({ reason: reasonOf(e), operation, message: e instanceof Error ? e.message : String(e) })
+
+/** The `error` of a JetStream API reply read as JSON (an atomic batch's commit answers so). */
+export interface ApiErrorReply {
+  readonly code: number
+  readonly err_code: number
+  readonly description: string
+}
+
+export const natsApiFailure = (operation: string) => (e: ApiErrorReply): NatsFailure =>
+  new NatsFailure({ reason: reasonOfApi(e.err_code, e.code), operation, message: `${e.description} (${e.err_code})` })

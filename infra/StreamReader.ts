@@ -1,5 +1,5 @@
 import { DeliverPolicy, type StoredMsg } from "@nats-io/jetstream"
-import { Effect, Option, Stream } from "effect"
+import { Effect, Option, Schedule, Stream } from "effect"
 import { fromNatsIterator } from "./iterate.js"
 import { Nats } from "./Nats.js"
 import { type NatsFailure, natsFailure } from "./NatsErrors.js"
@@ -19,6 +19,7 @@ export interface LogMessage {
 }
 
 const REPLAY_BATCH = 1024
+const REPLAY_BATCH_BYTES = 1024 * 1024
 
 export class StreamReader extends Effect.Service<StreamReader>()("herald/infra/StreamReader", {
   effect: Effect.gen(function* () {
@@ -31,7 +32,7 @@ export class StreamReader extends Effect.Service<StreamReader>()("herald/infra/S
           const out: Array<LogMessage> = []
           let more = false
           try {
-            const iter = await jsm.direct.getBatch(stream, { seq: from, batch: REPLAY_BATCH, next_by_subj: filter })
+            const iter = await jsm.direct.getBatch(stream, { seq: from, batch: REPLAY_BATCH, max_bytes: REPLAY_BATCH_BYTES, next_by_subj: filter })
             for await (const m of iter as AsyncIterable<StoredMsg>) {
               out.push({ seq: m.seq, subject: m.subject, data: m.data })
               more = m.pending > 0
@@ -43,7 +44,11 @@ export class StreamReader extends Effect.Service<StreamReader>()("herald/infra/S
           return { messages: out, more }
         },
         catch: natsFailure(`direct get ${stream} ${filter} from ${from}`)
-      })
+      }).pipe(
+        // A server restart or leader change answers with a timeout or no responders: the
+        // read is idempotent, so it is tried again for a few seconds before giving up.
+        Effect.retry({ schedule: Schedule.exponential("100 millis").pipe(Schedule.upTo("8 seconds")), while: (e) => e.retryable })
+      )
 
     /** Every message matching `filter` with seq > `after`, up to the end of the stream as it is read. */
     const replay = (stream: string, filter: string, after: number): Stream.Stream<ReadonlyArray<LogMessage>, NatsFailure> =>

@@ -27,9 +27,13 @@ export class HttpServer extends Effect.Service<HttpServer>()("herald/services/Ht
     const run = Runtime.runPromise(yield* Effect.runtime<never>())
 
     // Features add readiness checks of their own (the edge: its live feed is following).
+    // `started` turns true once the composition root has built every service, so /readyz
+    // never answers 200 before the edge and the workers are in place.
+    let started = false
     const checks = new Map<string, Effect.Effect<boolean>>([
       ["nats_connected", nats.connected],
-      ["stream_provisioned", topology.provisioned]
+      ["stream_provisioned", topology.provisioned],
+      ["started", Effect.sync(() => started)]
     ])
 
     const routes = new Map<string, Handler>()
@@ -88,6 +92,7 @@ export class HttpServer extends Effect.Service<HttpServer>()("herald/services/Ht
     yield* Effect.logInfo(`HTTP listening on :${bound} (/healthz, /readyz, /metrics)`)
     const route = (path: string, handler: Handler) => Effect.sync(() => void routes.set(path, handler))
     const addReadinessCheck = (name: string, check: Effect.Effect<boolean>) => Effect.sync(() => void checks.set(name, check))
-    return { server, port: bound, route, addReadinessCheck } as const
+    const markStarted = Effect.sync(() => void (started = true))
+    return { server, port: bound, route, addReadinessCheck, markStarted } as const
   })
 }) {}

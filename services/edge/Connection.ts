@@ -58,10 +58,12 @@ export const serveConnection = (ws: WebSocket, ctx: EdgeContext) =>
       ctx.metrics.closes.inc({ reason: kind })
       ws.close(CloseCodes[kind].code, CloseCodes[kind].reason)
     }
-    const send = (text: string, written?: () => void): boolean => {
+    // Live frames close a client that lets more than maxBufferedBytes pile up. Replay frames
+    // skip that check: a replay waits for the socket to take each chunk (≤ 1 MiB).
+    const send = (text: string, written?: () => void, paced = false): boolean => {
       if (ws.readyState !== ws.OPEN) return false
       ws.send(text, written === undefined ? undefined : () => written())
-      if (ws.bufferedAmount > ctx.settings.maxBufferedBytes) {
+      if (!paced && ws.bufferedAmount > ctx.settings.maxBufferedBytes) {
         close("slow_consumer")
         return false
       }
@@ -72,7 +74,7 @@ export const serveConnection = (ws: WebSocket, ctx: EdgeContext) =>
       reply({ op: "error", code, message, ...(channel !== undefined ? { channel } : {}) })
 
     const deliverTo = (sub: Subscription, seq: number, json: string, mode: "live" | "replay", written?: () => void): boolean => {
-      if (seq <= sub.lastSeq || !send(eventFrame(sub.channel.name, seq, json), written)) return false
+      if (seq <= sub.lastSeq || !send(eventFrame(sub.channel.name, seq, json), written, mode === "replay")) return false
       sub.lastSeq = seq
       ctx.metrics.eventsSent.inc({ mode })
       ctx.receipts.sent(userId as string, sub.channel.name, connectionId, seq)

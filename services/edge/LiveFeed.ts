@@ -1,4 +1,4 @@
-import { Effect, Either, Ref, Schedule, Stream } from "effect"
+import { Data, Effect, Either, Ref, Schedule, Stream } from "effect"
 import { validateNotification } from "../../domain/Validation.js"
 import { HeraldConfig } from "../../infra/HeraldConfig.js"
 import { StreamReader } from "../../infra/StreamReader.js"
@@ -10,6 +10,8 @@ import { Hub } from "./Hub.js"
 // once, encoded once, and handed to the hub. After a failure it resumes from the hub's
 // position; if the stream was recreated meanwhile (a new epoch), sequences restarted, so
 // every client is closed 4503 to resubscribe against the new incarnation.
+
+class EpochChanged extends Data.TaggedError("EpochChanged") {}
 
 export class LiveFeed extends Effect.Service<LiveFeed>()("herald/services/edge/LiveFeed", {
   scoped: Effect.gen(function* () {
@@ -41,7 +43,14 @@ export class LiveFeed extends Effect.Service<LiveFeed>()("herald/services/edge/L
       )
     })
 
-    yield* follow.pipe(
+    // The ordered consumer does not notice a recreated stream (it would resume on the new
+    // one from the old sequence), so the epoch is checked beside it every 2 seconds.
+    const watchEpoch = Effect.gen(function* () {
+      const state = yield* topology.streamState
+      if (state.epoch !== (yield* Ref.get(epoch))) return yield* Effect.fail(new EpochChanged())
+    }).pipe(Effect.repeat(Schedule.spaced("2 seconds")), Effect.zipRight(Effect.never))
+
+    yield* Effect.raceFirst(follow, watchEpoch).pipe(
       Effect.tapErrorCause((cause) => Effect.logWarning("live feed interrupted; resuming", cause)),
       Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")))),
       Effect.forkScoped

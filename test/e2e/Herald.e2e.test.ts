@@ -22,7 +22,7 @@ const publishRun = (url: string, user: string, run: string, steps: number) =>
   )
 
 describe("Herald process, end to end", () => {
-  it.scoped("comes up ready, quarantines a bad raw publish that the CLI lists, and stops cleanly on SIGTERM", () =>
+  it.scopedLive("comes up ready, quarantines a bad raw publish that the CLI lists, and stops cleanly on SIGTERM", () =>
     Effect.gen(function* () {
       const nats = yield* makeNatsTestServer()
       const proc = yield* startHerald({ NATS_URL: nats.url })
@@ -55,7 +55,7 @@ describe("Herald process, end to end", () => {
       expect(proc.output()).toContain("Herald stopped")
     }), 120_000)
 
-  it.scoped("loses nothing acknowledged across a crash of nats-server and a restart of Herald", () =>
+  it.scopedLive("loses nothing acknowledged across a crash of nats-server and a restart of Herald", () =>
     Effect.gen(function* () {
       const nats = yield* makeNatsTestServer()
       const env = { NATS_URL: nats.url }
@@ -80,7 +80,7 @@ describe("Herald process, end to end", () => {
       expect(second.output()).not.toContain("quarantined")
     }), 120_000)
 
-  it.scoped("refuses to start on a bad setting, naming it", () =>
+  it.scopedLive("refuses to start on a bad setting, naming it", () =>
     Effect.gen(function* () {
       const nats = yield* makeNatsTestServer()
       for (const [name, value] of [["HERALD_STREAM_REPLICAS", "0"], ["HERALD_STREAM_MAX_AGE", "soon"], ["NATS_URL", "http://x"]] as const) {

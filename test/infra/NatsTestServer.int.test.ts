@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { makeNatsTestServer } from "../support/NatsTestServer.js"
 
 describe("NatsTestServer", () => {
-  it.scoped("starts on a free port, restarts on the same one", () =>
+  it.scopedLive("starts on a free port, restarts on the same one", () =>
     Effect.gen(function* () {
       const server = yield* makeNatsTestServer()
       const varz = (yield* Effect.promise(() => fetch(`${server.monitorUrl}/varz`).then((r) => r.json()))) as { port: number; version: string }

@@ -6,7 +6,7 @@ import { makeNatsTestServer } from "../support/NatsTestServer.js"
 import { rawConnection, rawPublish, readStream } from "../support/raw.js"
 
 describe("Publisher against a real nats-server", () => {
-  it.scoped("stores an event published twice with the same id once; the second ack says duplicate", () =>
+  it.scopedLive("stores an event published twice with the same id once; the second ack says duplicate", () =>
     Effect.gen(function* () {
       const server = yield* makeNatsTestServer()
       const { publisher } = yield* useInfra(server.url)
@@ -25,7 +25,7 @@ describe("Publisher against a real nats-server", () => {
       expect(stored.map((m) => m.seq)).toEqual([first.seq])
     }))
 
-  it.scoped("a raw publish repeated with the same Nats-Msg-Id is stored once", () =>
+  it.scopedLive("a raw publish repeated with the same Nats-Msg-Id is stored once", () =>
     Effect.gen(function* () {
       const server = yield* makeNatsTestServer()
       yield* useInfra(server.url) // provisions the stream
@@ -41,7 +41,7 @@ describe("Publisher against a real nats-server", () => {
       expect((yield* readStream(nc, `notify.${user}.>`)).length).toBe(1)
     }))
 
-  it.scoped("refuses an invalid event before sending it, naming the field", () =>
+  it.scopedLive("refuses an invalid event before sending it, naming the field", () =>
     Effect.gen(function* () {
       const server = yield* makeNatsTestServer()
       const { publisher } = yield* useInfra(server.url)
@@ -55,7 +55,7 @@ describe("Publisher against a real nats-server", () => {
       expect(yield* readStream(nc, `notify.${user}.>`)).toEqual([])
     }))
 
-  it.scoped("10,000 events through the Promise facade, all in flight: all stored, per-run order, none twice", () =>
+  it.scopedLive("10,000 events through the Promise facade, all in flight: all stored, per-run order, none twice", () =>
     Effect.gen(function* () {
       const server = yield* makeNatsTestServer()
       yield* useInfra(server.url)
@@ -88,7 +88,7 @@ describe("Publisher against a real nats-server", () => {
       }
     }), 120_000)
 
-  it.scoped("publishes in flight when nats-server crashes all land once after it restarts", () =>
+  it.scopedLive("publishes in flight when nats-server crashes all land once after it restarts", () =>
     Effect.gen(function* () {
       const server = yield* makeNatsTestServer()
       yield* useInfra(server.url)

@@ -17,7 +17,7 @@ const startOnce = (url: string, overrides: Parameters<typeof useInfra>[1] = {}) 
   })
 
 describe("Topology", () => {
-  it.scoped("creates NOTIFICATIONS as the SPEC says, and a second start changes nothing", () =>
+  it.scopedLive("creates NOTIFICATIONS as the SPEC says, and a second start changes nothing", () =>
     Effect.gen(function* () {
       const server = yield* makeNatsTestServer()
       const first = yield* startOnce(server.url)
@@ -38,7 +38,7 @@ describe("Topology", () => {
       expect(again.config).toEqual(si.config)
     }))
 
-  it.scoped("updates a changed retention setting in place, keeping the stream and its epoch", () =>
+  it.scopedLive("updates a changed retention setting in place, keeping the stream and its epoch", () =>
     Effect.gen(function* () {
       const server = yield* makeNatsTestServer()
       const before = yield* startOnce(server.url)
@@ -51,7 +51,7 @@ describe("Topology", () => {
       expect(after.epoch).toBe(before.epoch)
     }))
 
-  it.scoped("keeps the epoch across a nats-server restart and changes it when the stream is recreated", () =>
+  it.scopedLive("keeps the epoch across a nats-server restart and changes it when the stream is recreated", () =>
     Effect.gen(function* () {
       const server = yield* makeNatsTestServer()
       const original = yield* startOnce(server.url)

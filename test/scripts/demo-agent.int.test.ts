@@ -63,7 +63,7 @@ const checkStream = (stored: ReadonlyArray<StoredMessage>) => {
 }
 
 describe("npm run demo", () => {
-  it.scoped("publishes whole runs for every user; the stream holds exactly what the summary says", () =>
+  it.scopedLive("publishes whole runs for every user; the stream holds exactly what the summary says", () =>
     Effect.gen(function* () {
       const server = yield* makeNatsTestServer()
       yield* useInfra(server.url)
@@ -78,7 +78,7 @@ describe("npm run demo", () => {
       expect(new Set(stored.map((m) => m.subject.split(".")[1]))).toEqual(new Set(["alice", "bob"]))
     }))
 
-  it.scoped("on SIGINT starts no new run, finishes the runs in progress and prints the summary", () =>
+  it.scopedLive("on SIGINT starts no new run, finishes the runs in progress and prints the summary", () =>
     Effect.gen(function* () {
       const server = yield* makeNatsTestServer()
       yield* useInfra(server.url)
@@ -96,7 +96,7 @@ describe("npm run demo", () => {
       expect(summary.notStarted).toBeGreaterThan(0)
     }))
 
-  it.scoped("says in one line that NATS is unreachable and exits 1 within seconds", () =>
+  it.scopedLive("says in one line that NATS is unreachable and exits 1 within seconds", () =>
     Effect.gen(function* () {
       const port = yield* freePort
       const started = Date.now()
@@ -106,7 +106,7 @@ describe("npm run demo", () => {
       expect(Date.now() - started).toBeLessThan(10_000)
     }))
 
-  it.scoped("rejects a bad flag with exit code 2", () =>
+  it.scopedLive("rejects a bad flag with exit code 2", () =>
     Effect.gen(function* () {
       const { code, stderr } = yield* runDemo(["--failure-rate", "2"])
       expect(code).toBe(2)

@@ -33,7 +33,7 @@ const event = (user: string, over: Record<string, unknown> = {}) => ({
 })
 
 describe("IngestValidator", () => {
-  it.scoped("quarantines each invalid raw publish with its sequence and a reason; valid events after are unaffected", () =>
+  it.scopedLive("quarantines each invalid raw publish with its sequence and a reason; valid events after are unaffected", () =>
     Effect.gen(function* () {
       const server = yield* makeNatsTestServer()
       const ctx = yield* Layer.build(validatorLayer(server.url))

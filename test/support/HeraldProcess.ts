@@ -17,6 +17,7 @@ export const freePort = Effect.async<number>((resume) => {
 })
 
 export interface HeraldProcess {
+  /** The HTTP port Herald bound (read from its log). */
   readonly port: number
   readonly output: () => string
   /** Resolves with the exit code once the process has exited. */
@@ -27,24 +28,28 @@ export interface HeraldProcess {
 /** Spawns Herald with `env` on top of this process's environment; does not wait for readiness. */
 export const spawnHerald = (env: Record<string, string>) =>
   Effect.gen(function* () {
-    const port = env["HERALD_PORT"] !== undefined ? Number(env["HERALD_PORT"]) : yield* freePort
     const child = spawn(process.execPath, ["--import", "tsx", "services/main.ts"], {
       cwd: root,
-      env: { ...process.env, HERALD_LOCAL_NATS: "never", HERALD_PORT: String(port), ...env },
+      env: { ...process.env, HERALD_LOCAL_NATS: "never", HERALD_PORT: "0", ...env },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let output = ""
+    let port = 0
     const exit = yield* Deferred.make<number | null>()
     const listening = yield* Deferred.make<void>()
     const onData = (chunk: Buffer) => {
       output += chunk.toString()
-      if (output.includes("HTTP listening")) Deferred.unsafeDone(listening, Effect.void)
+      const bound = /HTTP listening on :(\d+)/.exec(output)
+      if (bound !== null && port === 0) {
+        port = Number(bound[1])
+        Deferred.unsafeDone(listening, Effect.void)
+      }
     }
     child.stdout.on("data", onData)
     child.stderr.on("data", onData)
     child.on("exit", (code) => {
       Deferred.unsafeDone(exit, Effect.succeed(code))
-      Deferred.unsafeDone(listening, Effect.void)
+      Deferred.unsafeDone(listening, Effect.dieMessage(`Herald exited (${code}) before listening:\n${output}`))
     })
     const signal = (sig: NodeJS.Signals) =>
       Effect.suspend(() => {
@@ -52,7 +57,7 @@ export const spawnHerald = (env: Record<string, string>) =>
         return Deferred.await(exit)
       })
     yield* Effect.addFinalizer(() => signal("SIGKILL"))
-    const proc: HeraldProcess = { port, output: () => output, exited: Deferred.await(exit), signal }
+    const proc: HeraldProcess = { get port() { return port }, output: () => output, exited: Deferred.await(exit), signal }
     return { proc, listening: Deferred.await(listening) }
   })
 

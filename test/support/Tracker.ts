@@ -1,0 +1,106 @@
+import { Effect } from "effect"
+import WebSocket from "ws"
+import { shouldReconnect } from "../../domain/CloseCodes.js"
+import { mintToken } from "./WsClient.js"
+
+// A client that does what SPEC §4 asks of one: remembers, per channel, the last seq and
+// the epoch it saw, and on every (re)connect subscribes with them. It records every event
+// it is handed and every protocol breach (a seq that does not increase), so a test can
+// compare what it holds with what the stream holds.
+
+export interface ChannelLog {
+  lastSeq: number
+  epoch: string | undefined
+  readonly received: Array<number>
+  readonly notRecovered: Array<number>
+}
+
+export class Tracker {
+  readonly channels = new Map<string, ChannelLog>()
+  readonly breaches: Array<string> = []
+  readonly serverCloses: Array<number> = []
+  private socket: WebSocket | undefined
+  private listeners: Array<() => void> = []
+  connects = 0
+
+  constructor(readonly user: string, channels: ReadonlyArray<string>) {
+    for (const c of channels) this.channels.set(c, { lastSeq: 0, epoch: undefined, received: [], notRecovered: [] })
+  }
+
+  /** Drops the current socket at once, as a lost network would. */
+  drop() {
+    const s = this.socket
+    this.socket = undefined
+    s?.terminate()
+  }
+
+  /** Connects (dropping any current socket) and subscribes every channel from its last seq. */
+  connect(url: string) {
+    return Effect.gen(this, function* () {
+      this.drop()
+      const token = yield* mintToken(this.user)
+      const ws = new WebSocket(url)
+      this.socket = ws
+      this.connects++
+      ws.on("error", () => undefined)
+      // Closed by the server with "reconnect and resume" (4503 …): do as SPEC §4 says.
+      ws.on("close", (code) => {
+        if (ws !== this.socket || !shouldReconnect(code)) return
+        this.serverCloses.push(code)
+        Effect.runFork(this.connect(url))
+      })
+      ws.on("open", () => ws.send(JSON.stringify({ op: "auth", token })))
+      ws.on("message", (data) => {
+        if (ws !== this.socket) return
+        this.onFrame(ws, JSON.parse(data.toString()))
+      })
+    })
+  }
+
+  private onFrame(ws: WebSocket, f: { op: string; channel?: string; seq?: number; epoch?: string; recovered?: boolean }) {
+    if (f.op === "ready") {
+      for (const [channel, log] of this.channels) {
+        ws.send(JSON.stringify({ op: "subscribe", channel, since: log.lastSeq, ...(log.epoch !== undefined ? { epoch: log.epoch } : {}) }))
+      }
+      return
+    }
+    const log = f.channel === undefined ? undefined : this.channels.get(f.channel)
+    if (log === undefined) return
+    if (f.op === "subscribed") {
+      if (f.recovered === false) log.notRecovered.push(f.seq ?? -1)
+      log.epoch = f.epoch
+    } else if (f.op === "event" && f.seq !== undefined) {
+      if (f.seq <= log.lastSeq) this.breaches.push(`${f.channel}: seq ${f.seq} after ${log.lastSeq}`)
+      else {
+        log.lastSeq = f.seq
+        log.received.push(f.seq)
+      }
+    }
+    for (const l of [...this.listeners]) l()
+  }
+
+  /** Resolves once every channel has reached its target seq (bounded by the test timeout). */
+  reach(targets: ReadonlyMap<string, number>) {
+    return Effect.async<void>((resume) => {
+      const check = () => {
+        for (const [c, seq] of targets) if ((this.channels.get(c)?.lastSeq ?? 0) < seq) return
+        this.listeners = this.listeners.filter((l) => l !== check)
+        resume(Effect.void)
+      }
+      this.listeners.push(check)
+      check()
+    })
+  }
+
+  close() {
+    this.drop()
+  }
+}
+
+/** A small seeded PRNG (mulberry32), so a failing run can be replayed. */
+export const seeded = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
