@@ -40,10 +40,10 @@ export class HttpServer extends Effect.Service<HttpServer>()("herald/services/Ht
     const lookup = (path: string): Handler | undefined => {
       const exact = routes.get(path)
       if (exact !== undefined) return exact
-      for (let i = path.lastIndexOf("/"); i >= 0; i = path.lastIndexOf("/", i - 1)) {
+      // Prefix routes ("/v1/runs/"); the root "/" matches only itself.
+      for (let i = path.lastIndexOf("/"); i > 0; i = path.lastIndexOf("/", i - 1)) {
         const prefix = routes.get(path.slice(0, i + 1))
         if (prefix !== undefined) return prefix
-        if (i === 0) break
       }
       return undefined
     }

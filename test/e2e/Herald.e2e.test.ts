@@ -28,6 +28,8 @@ describe("Herald process, end to end", () => {
       const proc = yield* startHerald({ NATS_URL: nats.url })
       expect((yield* awaitStatus(proc.port, "/readyz", 200)).body).toContain('"stream_provisioned":true')
       expect((yield* httpGet(proc.port, "/healthz")).status).toBe(200)
+      expect((yield* httpGet(proc.port, "/")).body).toContain("<title>Herald")
+      expect((yield* httpGet(proc.port, "/nowhere")).status).toBe(404)
 
       const user = freshUser()
       const nc = yield* rawConnection(nats.url)
