@@ -23,7 +23,7 @@ export interface JwtSettings {
 export interface EdgeSettings {
   /** Connections one user may hold on one edge; the oldest is closed 4409 past it. */
   readonly maxConnectionsPerUser: number
-  /** Inbound frames per second per connection (burst of twice that); past it: 4429. */
+  /** Inbound frames per second per connection (burst of 4 × that); past it: 4429. */
   readonly rateLimit: number
   /** Bytes queued for a client that is not reading; past it: 4503. */
   readonly maxBufferedBytes: number

@@ -1,4 +1,4 @@
-import { Deferred, Effect, Either, Queue, Stream } from "effect"
+import { Deferred, Effect, Either, Queue, Runtime, Stream } from "effect"
 import { ulid } from "ulid"
 import type { WebSocket } from "ws"
 import { CloseCodes, type CloseKind } from "../../domain/CloseCodes.js"
@@ -29,12 +29,15 @@ interface Subscription {
 const eventFrame = (channel: string, seq: number, json: string) =>
   `{"op":"event","channel":${JSON.stringify(channel)},"seq":${seq},"event":${json}}`
 
+// Refills at rateLimit per second; the burst (4 × rateLimit) lets a client resubscribe a
+// few hundred channels at once after a reconnect.
 const tokenBucket = (settings: EdgeSettings) => {
-  let tokens = settings.rateLimit * 2
+  const burst = settings.rateLimit * 4
+  let tokens = burst
   let last = Date.now()
   return () => {
     const now = Date.now()
-    tokens = Math.min(settings.rateLimit * 2, tokens + ((now - last) / 1000) * settings.rateLimit)
+    tokens = Math.min(burst, tokens + ((now - last) / 1000) * settings.rateLimit)
     last = now
     if (tokens < 1) return false
     tokens -= 1
@@ -53,10 +56,12 @@ export const serveConnection = (ws: WebSocket, ctx: EdgeContext) =>
     let expiry: NodeJS.Timeout | undefined
     let alive = true
 
-    const close = (kind: CloseKind) => {
+    // `detail` says why (e.g. which token check failed), so a client can tell a retry is pointless.
+    const close = (kind: CloseKind, detail?: string) => {
       if (ws.readyState !== ws.OPEN && ws.readyState !== ws.CONNECTING) return
       ctx.metrics.closes.inc({ reason: kind })
-      ws.close(CloseCodes[kind].code, CloseCodes[kind].reason)
+      const reason = detail === undefined ? CloseCodes[kind].reason : `${CloseCodes[kind].reason}: ${detail}`
+      ws.close(CloseCodes[kind].code, Buffer.from(reason).subarray(0, 123).toString())
     }
     // Live frames close a client that lets more than maxBufferedBytes pile up. Replay frames
     // skip that check: a replay waits for the socket to take each chunk (≤ 1 MiB).
@@ -99,14 +104,14 @@ export const serveConnection = (ws: WebSocket, ctx: EdgeContext) =>
         Effect.matchEffect({
           onFailure: (e) => Effect.sync(() => {
             ctx.metrics.authFailures.inc({ reason: e.reason })
-            close("unauthenticated")
+            close("unauthenticated", e.reason)
           }),
           onSuccess: (identity) => Effect.sync(() => {
-            if (userId !== undefined && identity.userId !== userId) return close("unauthenticated")
+            if (userId !== undefined && identity.userId !== userId) return close("unauthenticated", "token is for another user")
             clearTimeout(expiry)
             expiry = setTimeout(() => {
               ctx.metrics.authFailures.inc({ reason: "expired" })
-              close("unauthenticated")
+              close("unauthenticated", "expired")
             }, Math.min(Math.max(identity.expiresAt - Date.now(), 0), 2 ** 31 - 1))
             if (userId === undefined) {
               userId = identity.userId
@@ -162,12 +167,12 @@ export const serveConnection = (ws: WebSocket, ctx: EdgeContext) =>
       if (Either.isLeft(frame)) {
         const problem = frame.left
         if (problem.kind !== "bad_request") return Effect.sync(() => close("protocol_violation"))
-        if (userId === undefined) return Effect.sync(() => close("unauthenticated"))
+        if (userId === undefined) return Effect.sync(() => close("unauthenticated", "auth must come first"))
         return Effect.sync(() => error("bad_request", problem.message, problem.channel))
       }
       const f = frame.right
       if (f.op === "auth") return authenticate(f.token)
-      if (userId === undefined) return Effect.sync(() => close("unauthenticated"))
+      if (userId === undefined) return Effect.sync(() => close("unauthenticated", "auth must come first"))
       switch (f.op) {
         case "subscribe":
           return subscribe(f.channel, f.since, f.epoch)
@@ -186,10 +191,18 @@ export const serveConnection = (ws: WebSocket, ctx: EdgeContext) =>
       }
     }
 
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     ws.on("message", (data, isBinary) => {
       if (isBinary) return close("protocol_violation")
       if (!allow()) return close("rate_limited")
-      Queue.unsafeOffer(inbox, data.toString())
+      const text = data.toString()
+      // A token refresh must not wait behind a long replay (it could arrive after exp):
+      // once authenticated, `auth` frames are handled at once, beside the queue.
+      if (userId !== undefined && text.includes('"auth"')) {
+        const frame = parseFrame(text)
+        if (Either.isRight(frame) && frame.right.op === "auth") return void runFork(authenticate(frame.right.token))
+      }
+      Queue.unsafeOffer(inbox, text)
     })
     ws.on("pong", () => void (alive = true))
     ws.on("close", () => Deferred.unsafeDone(closed, Effect.void))

@@ -101,7 +101,7 @@ describe("close codes", () => {
 
   it.scopedLive("4503 for a client that stops reading; it resumes from its last seq with nothing lost", () =>
     Effect.gen(function* () {
-      const { url, nats } = yield* edge({ HERALD_WS_MAX_BUFFERED_BYTES: "16384" })
+      const { url, nats, herald } = yield* edge({ HERALD_WS_MAX_BUFFERED_BYTES: "16384" })
       const user = freshUser()
       const slow = yield* connectAs(url, user)
       slow.send({ op: "subscribe", channel: "user" })
@@ -111,8 +111,15 @@ describe("close codes", () => {
       yield* Effect.addFinalizer(() => Effect.promise(() => publisher.close()))
       const ctx = { user_id: user, thread_id: "t", run_id: "r" }
       const blob = "x".repeat(30_000)
-      const acks = yield* Effect.promise(() =>
-        Promise.all(Array.from({ length: 600 }, (_, i) => publisher.agentThinking(ctx, { thought: `${i} ${blob}`, step_number: i }))))
+      // Publish until the edge reports the slow-consumer close (kernel buffers vary in size).
+      const acks: Array<{ seq: number }> = []
+      const slowCloses = Effect.promise(() => fetch(`http://127.0.0.1:${herald.port}/metrics`).then((r) => r.text())).pipe(
+        Effect.map((text) => /herald_ws_closes_total\{reason="slow_consumer"\} (\d+)/.exec(text)?.[1] ?? "0"))
+      for (let batch = 0; batch < 40 && (yield* slowCloses) === "0"; batch++) {
+        acks.push(...(yield* Effect.promise(() => Promise.all(Array.from({ length: 100 }, (_, i) =>
+          publisher.agentThinking(ctx, { thought: `${batch}.${i} ${blob}`, step_number: acks.length + i }))))))
+      }
+      expect(yield* slowCloses).toBe("1")
       slow.raw.resume()
       expect((yield* slow.closed).code).toBe(4503)
       const seen = slow.frames.filter((f) => f.op === "event").map((f) => f.seq as number)

@@ -69,15 +69,17 @@ export const startHerald = (env: Record<string, string>) =>
     return proc
   })
 
-export const httpGet = (port: number, path: string) =>
-  Effect.promise(async () => {
+const tryGet = (port: number, path: string) =>
+  Effect.tryPromise(async () => {
     const res = await fetch(`http://127.0.0.1:${port}${path}`)
     return { status: res.status, body: await res.text() }
   })
 
+export const httpGet = (port: number, path: string) => Effect.orDie(tryGet(port, path))
+
 /** Polls an HTTP endpoint until it answers `status` (bounded: at most `tries` × 100 ms). */
 export const awaitStatus = (port: number, path: string, status: number, tries = 100) =>
-  httpGet(port, path).pipe(
+  tryGet(port, path).pipe(
     Effect.flatMap((r) => (r.status === status ? Effect.succeed(r) : Effect.fail(r))),
     Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.intersect(Schedule.recurs(tries)))),
     Effect.orElse(() => Effect.dieMessage(`${path} never answered ${status}`))
