@@ -61,8 +61,10 @@ command -v apt-get >/dev/null || { echo "nats-server.sh: no nats-server >= $MIN_
 # The Debian mirror this machine already uses, read from its apt configuration.
 mirror="$(apt-cache policy 2>/dev/null | awk '$2 ~ /^https?:\/\// && $3 ~ /\/main$/ && $2 !~ /security/ { print $2; exit }')"
 if [ -z "$mirror" ]; then
-  mirror="$(grep -rhoE '^(URIs:|deb) +https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null \
-    | grep -v security | awk '{ print $2; exit }')"
+  # No package lists yet (a fresh machine): read the active source files for a Debian archive.
+  mirror="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null \
+    | grep -oE '^(URIs:|deb( \[[^]]*\])?) +https?://[^ ]+' | awk '{ print $NF }' \
+    | grep -E '/debian/?$' | grep -v security | head -n 1 || true)"
 fi
 [ -n "$mirror" ] || { echo "nats-server.sh: cannot find a Debian mirror in this machine's apt configuration" >&2; exit 1; }
 
