@@ -49,6 +49,7 @@ const resolveEndpoint = Effect.gen(function* () {
   const server = yield* startNatsServer({
     binary,
     args: ["-c", "nats.conf", "-a", first.hostname.replace(/^\[|\]$/g, ""), "-p", first.port || "4222"],
+    detached: true,
     onLog: (line) => {
       if (line.includes("[ERR]") || line.includes("[FTL]") || line.includes("[WRN]")) console.error(`nats-server: ${line}`)
     }

@@ -44,6 +44,12 @@ export interface NatsServerOptions {
   /** e.g. ["-c", "nats.conf"] or ["-p", "-1", "-js", "-sd", dir]. */
   readonly args: ReadonlyArray<string>
   readonly cwd?: string
+  /**
+   * Its own process group: a Ctrl-C aimed at Herald then reaches the server only through
+   * Herald, after the NATS connection has drained. Off for tests, so a killed test run
+   * takes its servers with it.
+   */
+  readonly detached?: boolean
   /** Called with each line the server logs (it logs to stderr). */
   readonly onLog?: (line: string) => void
 }
@@ -59,9 +65,7 @@ export const startNatsServer = (
     const child = spawn(options.binary, [...options.args], {
       cwd: options.cwd ?? repoRoot,
       stdio: ["ignore", "ignore", "pipe"],
-      // Its own process group: a Ctrl-C aimed at Herald reaches the server only through
-      // Herald, after the NATS connection has drained.
-      detached: true
+      detached: options.detached ?? false
     })
     const ready = yield* Deferred.make<void, NatsServerError>()
     const exited = yield* Deferred.make<number | null>()
