@@ -1,4 +1,4 @@
-import type { JsMsg } from "@nats-io/jetstream"
+import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
 import { Effect, Stream } from "effect"
 import { Nats } from "./Nats.js"
 import { fromNatsIterator } from "./iterate.js"
@@ -49,6 +49,26 @@ export class EventLog extends Effect.Service<EventLog>()("herald/infra/EventLog"
         })
       )
 
-    return { consume } as const
+    /**
+     * Every record of `stream` from sequence `from` on, in order, and then the live ones, read
+     * with an ordered (ephemeral, unacknowledged) consumer: for rebuilds, which must not
+     * disturb the durable consumers. `ack` is a no-op.
+     */
+    const read = (stream: string, from: number): Stream.Stream<StoredRecord, NatsFailure> =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const c = yield* Effect.tryPromise({
+            try: () => js.consumers.get(stream, from <= 1 ? { deliver_policy: DeliverPolicy.All } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from }),
+            catch: natsFailure(`read ${stream} from ${from}`)
+          })
+          const messages = yield* Effect.acquireRelease(
+            Effect.tryPromise({ try: () => c.consume({ max_messages: 1024 }), catch: natsFailure(`read ${stream}`) }),
+            (m) => Effect.sync(() => m.stop())
+          )
+          return fromNatsIterator(messages, natsFailure(`read ${stream}`)).pipe(Stream.map((m) => ({ ...toRecord(m), ack: Effect.void })))
+        })
+      )
+
+    return { consume, read } as const
   })
 }) {}

@@ -1,14 +1,19 @@
 import {
-  AckPolicy, DeliverPolicy, DiscardPolicy, type JetStreamManager, RetentionPolicy, StorageType, type StreamConfig
+  AckPolicy, DeliverPolicy, DiscardPolicy, type JetStreamClient, type JetStreamManager, RetentionPolicy, StorageType,
+  type StreamConfig
 } from "@nats-io/jetstream"
+import { Kvm } from "@nats-io/kv"
 import { nanos } from "@nats-io/transport-node"
 import { Duration, Effect, Ref, Schedule } from "effect"
 import { epochOf } from "../domain/Epoch.js"
+import { PROJECTIONS } from "../domain/projections/Catalog.js"
+import { type AnyProjection, sourcesOf } from "../domain/projections/Projection.js"
 import { ALL_RECEIPTS } from "../domain/Receipt.js"
 import { ALL_NOTIFICATIONS } from "../domain/Subject.js"
 import { HeraldConfig, type StreamSettings } from "./HeraldConfig.js"
 import { Nats } from "./Nats.js"
 import { natsFailure } from "./NatsErrors.js"
+import { bucketStream } from "./ProjectionStore.js"
 
 // Every stream and consumer Herald uses, declared here and applied idempotently at
 // start-up: created when missing, updated when a managed setting differs, never from a
@@ -62,7 +67,16 @@ export const streamConfigs = (s: StreamSettings): ReadonlyArray<Partial<StreamCo
   }
 ]
 
-const INGEST_CONSUMER_CONFIG = {
+interface ConsumerDeclaration {
+  readonly durable_name: string
+  readonly description: string
+  readonly ack_policy: AckPolicy
+  readonly deliver_policy: DeliverPolicy
+  readonly ack_wait: number
+  readonly max_ack_pending: number
+}
+
+const INGEST_CONSUMER_CONFIG: ConsumerDeclaration = {
   durable_name: INGEST_CONSUMER,
   description: "Herald ingest: validates every notification, quarantines the invalid ones",
   ack_policy: AckPolicy.Explicit,
@@ -70,6 +84,22 @@ const INGEST_CONSUMER_CONFIG = {
   ack_wait: nanos(30_000),
   max_ack_pending: 1024
 }
+
+// Projections: one KV bucket each, `herald-<name>`, and one durable consumer per source
+// stream named after the projection's name and version, `projection-<name>-v<version>`.
+export const projectionBucket = (p: { readonly name: string }) => `herald-${p.name}`
+export const projectionConsumer = (p: { readonly name: string; readonly version: number }) => `projection-${p.name}-v${p.version}`
+const PROJECTION_CONSUMER = /^projection-([a-z][a-z0-9]*)-v(\d+)$/
+
+// Ack "all": a projection applies its records in order and acks the last one of each commit.
+const projectionConsumerConfig = (p: AnyProjection): ConsumerDeclaration => ({
+  durable_name: projectionConsumer(p),
+  description: `Herald projection ${p.name} v${p.version}; state and checkpoint in KV ${projectionBucket(p)}`,
+  ack_policy: AckPolicy.All,
+  deliver_policy: DeliverPolicy.All,
+  ack_wait: nanos(30_000),
+  max_ack_pending: 4096
+})
 
 const differs = (want: Partial<StreamConfig>, have: StreamConfig) =>
   Object.entries(want).some(([k, v]) => JSON.stringify(have[k as keyof StreamConfig]) !== JSON.stringify(v))
@@ -85,7 +115,7 @@ const ensureStream = (jsm: JetStreamManager, want: Partial<StreamConfig> & { nam
     catch: natsFailure(`ensure stream ${want.name}`)
   }).pipe(Effect.tap(({ action }) => (action === "unchanged" ? Effect.logDebug : Effect.logInfo)(`stream ${want.name} ${action}`)))
 
-const ensureConsumer = (jsm: JetStreamManager, stream: string, config: typeof INGEST_CONSUMER_CONFIG) =>
+const ensureConsumer = (jsm: JetStreamManager, stream: string, config: ConsumerDeclaration) =>
   Effect.tryPromise({
     try: async () => {
       const have = await jsm.consumers.info(stream, config.durable_name).catch(() => undefined)
@@ -95,24 +125,97 @@ const ensureConsumer = (jsm: JetStreamManager, stream: string, config: typeof IN
     catch: natsFailure(`ensure consumer ${stream}/${config.durable_name}`)
   })
 
+/** A bucket for projection state: latest value only, atomic batches allowed (one commit = one batch). */
+const ensureBucket = (js: JetStreamClient, jsm: JetStreamManager, bucket: string, replicas: number) =>
+  Effect.tryPromise({
+    try: async () => {
+      const stream = bucketStream(bucket)
+      let have = await jsm.streams.info(stream).catch(() => undefined)
+      const action = have === undefined ? "created" : "unchanged"
+      if (have === undefined) {
+        await new Kvm(js).create(bucket, { history: 1, replicas, storage: StorageType.File, description: "Herald projection state" })
+        have = await jsm.streams.info(stream)
+      }
+      if (have.config.allow_atomic === true && have.config.num_replicas === replicas) return action
+      await jsm.streams.update(stream, { ...have.config, allow_atomic: true, num_replicas: replicas })
+      return "updated"
+    },
+    catch: natsFailure(`ensure bucket ${bucket}`)
+  }).pipe(Effect.tap((action) => (action === "unchanged" ? Effect.logDebug : Effect.logInfo)(`bucket ${bucket} ${action}`)))
+
+/** Consumers of an earlier (or later) version of a known projection go: their state is gone. */
+const removeStaleConsumers = (jsm: JetStreamManager, stream: string) =>
+  Effect.tryPromise({
+    try: async () => {
+      const stale: Array<string> = []
+      for await (const ci of jsm.consumers.list(stream)) {
+        const m = PROJECTION_CONSUMER.exec(ci.name)
+        const current = m === null ? undefined : PROJECTIONS.find((p) => p.name === m[1])
+        if (current !== undefined && projectionConsumer(current) !== ci.name) stale.push(ci.name)
+      }
+      for (const name of stale) await jsm.consumers.delete(stream, name)
+      return stale
+    },
+    catch: natsFailure(`stale consumers of ${stream}`)
+  }).pipe(Effect.tap((stale) => Effect.forEach(stale, (name) => Effect.logInfo(`consumer ${stream}/${name} removed (superseded)`))))
+
 export class Topology extends Effect.Service<Topology>()("herald/infra/Topology", {
   scoped: Effect.gen(function* () {
-    const { jsm } = yield* Nats
+    const { js, jsm } = yield* Nats
     const config = yield* HeraldConfig
     const provisioned = yield* Ref.make(false)
 
     const ensure = Effect.fn("Topology.ensure")(function* () {
       for (const want of streamConfigs(config.stream)) yield* ensureStream(jsm, want)
       yield* ensureConsumer(jsm, STREAM, INGEST_CONSUMER_CONFIG)
+      for (const p of PROJECTIONS) {
+        yield* ensureBucket(js, jsm, projectionBucket(p), config.stream.replicas)
+        for (const source of sourcesOf(p)) yield* ensureConsumer(jsm, source, projectionConsumerConfig(p))
+      }
+      for (const stream of [STREAM, RECEIPTS_STREAM]) yield* removeStaleConsumers(jsm, stream)
       yield* Ref.set(provisioned, true)
     })
+
+    /**
+     * Makes a projection's consumer on `stream` deliver in order from right after `after`, its
+     * checkpoint. One acked exactly up to it with nothing in flight is kept (with its
+     * statistics); any other is recreated at checkpoint + 1: messages in flight would come back
+     * after later ones, one acked further would skip records, one behind would replay records
+     * only to skip them (after a rebuild, thousands).
+     */
+    const positionConsumer = Effect.fn("Topology.positionConsumer")(function* (p: AnyProjection, stream: string, after: number) {
+      const decl = projectionConsumerConfig(p)
+      return yield* Effect.tryPromise({
+        try: async () => {
+          const have = await jsm.consumers.info(stream, decl.durable_name).catch(() => undefined)
+          if (have !== undefined && have.num_ack_pending === 0 && have.ack_floor.stream_seq === after) return "kept" as const
+          if (have !== undefined) await jsm.consumers.delete(stream, decl.durable_name)
+          await jsm.consumers.add(stream, after === 0 ? decl : { ...decl, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 })
+          return "moved" as const
+        },
+        catch: natsFailure(`position consumer ${stream}/${decl.durable_name}`)
+      })
+    })
+
+    /** Incarnation and last sequence of any of Herald's streams. */
+    const sourceState = (stream: string) =>
+      Effect.tryPromise({ try: () => jsm.streams.info(stream), catch: natsFailure(`stream info ${stream}`) }).pipe(
+        Effect.map((si) => ({ epoch: epochOf(si.created), firstSeq: si.state.first_seq, lastSeq: si.state.last_seq })),
+        Effect.withSpan("Topology.sourceState")
+      )
 
     /** The current incarnation of NOTIFICATIONS and its last sequence. */
     const streamState = Effect.tryPromise({
       try: () => jsm.streams.info(STREAM),
       catch: natsFailure(`stream info ${STREAM}`)
     }).pipe(
-      Effect.map((si) => ({ epoch: epochOf(si.created), firstSeq: si.state.first_seq, lastSeq: si.state.last_seq, messages: si.state.messages })),
+      // A stream that never held a message reports first_seq 0; "oldest retained" is then last + 1.
+      Effect.map((si) => ({
+        epoch: epochOf(si.created),
+        firstSeq: si.state.messages === 0 ? si.state.last_seq + 1 : si.state.first_seq,
+        lastSeq: si.state.last_seq,
+        messages: si.state.messages
+      })),
       Effect.withSpan("Topology.streamState")
     )
 
@@ -120,6 +223,6 @@ export class Topology extends Effect.Service<Topology>()("herald/infra/Topology"
     yield* ensure().pipe(
       Effect.retry({ schedule: Schedule.exponential("200 millis").pipe(Schedule.upTo("30 seconds")), while: (e) => e.retryable })
     )
-    return { ensure, streamState, provisioned: Ref.get(provisioned) } as const
+    return { ensure, streamState, sourceState, positionConsumer, provisioned: Ref.get(provisioned) } as const
   })
 }) {}

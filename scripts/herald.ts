@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, Logger, LogLevel } from "effect"
+import { PROJECTIONS } from "../domain/projections/Catalog.js"
 import { InvalidReason } from "../domain/Validation.js"
 import { HeraldConfig } from "../infra/HeraldConfig.js"
 import { Nats } from "../infra/Nats.js"
@@ -8,6 +9,7 @@ import type { NatsFailure } from "../infra/NatsErrors.js"
 import { NatsEndpoint } from "../infra/NatsEndpoint.js"
 import { Quarantine } from "../infra/Quarantine.js"
 import { StreamAdmin } from "../infra/StreamAdmin.js"
+import { projectionsRebuild, projectionsStatus } from "./cli/projections.js"
 
 // Herald's operator CLI: what the `nats` CLI would show, in Herald's terms.
 
@@ -20,6 +22,8 @@ Commands:
       --after <seq>               only originals with a sequence above <seq>
       --limit <n>                 at most n records (default 100)
       --json                      one JSON record per line
+  projections status [--json]     each projection's checkpoint, lag behind its streams, state size
+  projections rebuild <name|all>  rebuild a projection from sequence 1 into a fresh state (${PROJECTIONS.map((p) => p.name).join(", ")})
   help                            this text`
 
 const { values, positionals } = parseArgs({
@@ -57,27 +61,32 @@ const quarantineList = Effect.gen(function* () {
   if (!values.json) yield* Console.error(`${records.length} quarantined message(s)`)
 })
 
-const commands: Record<string, Effect.Effect<void, string | NatsFailure, StreamAdmin | Quarantine>> = {
+type Failure = string | NatsFailure | { readonly _tag: string; readonly message: string }
+
+const commands: Record<string, Effect.Effect<void, Failure, StreamAdmin | Quarantine | Nats | HeraldConfig>> = {
   status,
-  "quarantine list": quarantineList
+  "quarantine list": quarantineList,
+  "projections status": projectionsStatus(values.json),
+  "projections rebuild": projectionsRebuild(positionals[2])
 }
 
 const NatsLive = Nats.Default.pipe(
   Layer.provide(Layer.unwrapEffect(Effect.map(HeraldConfig, (c) => NatsEndpoint.fixed(c.natsServers)))),
-  Layer.provide(HeraldConfig.layer)
+  Layer.provideMerge(HeraldConfig.layer)
 )
 
-const command = positionals.join(" ")
+// `projections rebuild <name>` takes an argument; every other command is its words alone.
+const command = positionals[0] === "projections" && positionals[1] === "rebuild" ? "projections rebuild" : positionals.join(" ")
 const selected = commands[command]
 const program =
   values.help || command === "help" || command === "" ? Console.log(HELP)
   : selected === undefined ? Effect.fail(`unknown command '${command}' (try: npm run herald -- help)`)
-  : selected.pipe(Effect.provide(Layer.mergeAll(StreamAdmin.Default, Quarantine.Default).pipe(Layer.provide(NatsLive))))
+  : selected.pipe(Effect.provide(Layer.mergeAll(StreamAdmin.Default, Quarantine.Default).pipe(Layer.provideMerge(NatsLive))))
 
 program.pipe(
   Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)),
   Effect.catchAll((e) =>
-    Console.error(`herald: ${typeof e === "string" ? e : e._tag === "NatsFailure" ? `${e.operation}: ${e.message}` : String(e)}`).pipe(
+    Console.error(`herald: ${typeof e === "string" ? e : e._tag === "NatsFailure" && "operation" in e ? `${e.operation}: ${e.message}` : `${e._tag}: ${e.message}`}`).pipe(
       Effect.zipRight(Effect.sync(() => { process.exitCode = 1 }))
     )
   ),

@@ -16,7 +16,9 @@ import { LiveFeed } from "./edge/LiveFeed.js"
 import { Receipts } from "./edge/Receipts.js"
 import { IngestValidator } from "./IngestValidator.js"
 import { Metrics } from "./Metrics.js"
+import { ProjectionsLive } from "./projections/Projections.js"
 import { TokenVerifier } from "./TokenVerifier.js"
+import { WebPage } from "./WebPage.js"
 
 // The composition root: every layer of a Herald process, wired once. Releasing runs in
 // reverse: the edge closes its clients 4503, HTTP closes, workers stop, NATS drains, then
@@ -29,24 +31,31 @@ const Infra = Layer.mergeAll(
 
 const Core = Layer.mergeAll(HttpServer.Default, TokenVerifier.Default, Hub.Default).pipe(Layer.provideMerge(Metrics.Default))
 
-const EdgeLive = Edge.Default.pipe(
+const EdgeLive = Layer.merge(Edge.Default, WebPage.Default).pipe(
   Layer.provide(LiveFeed.Default),
   Layer.provide(Layer.mergeAll(Receipts.Default, EdgeMetrics.Default))
 )
 
-const Workers = IngestValidator.Default
+const Workers = Layer.merge(IngestValidator.Default, ProjectionsLive)
 
 const ByRole = Layer.unwrapEffect(
   Effect.map(HeraldConfig, (c) => (c.role === "edge" ? EdgeLive : Layer.merge(EdgeLive, Workers)))
 )
 
-const HeraldLive = ByRole.pipe(Layer.provide(Core), Layer.provide(Infra), Layer.provide(HeraldConfig.layer))
+const HeraldLive = ByRole.pipe(Layer.provideMerge(Core), Layer.provide(Infra), Layer.provide(HeraldConfig.layer))
 
 const LogLevelFromConfig = Layer.unwrapEffect(
   Effect.map(HeraldConfig, (c) => Logger.minimumLogLevel(c.logLevel))
 ).pipe(Layer.provide(HeraldConfig.layer))
 
-Layer.launch(HeraldLive).pipe(
+const serve = Effect.gen(function* () {
+  yield* (yield* HttpServer).markStarted
+  yield* Effect.logInfo("Herald ready")
+  return yield* Effect.never
+})
+
+serve.pipe(
+  Effect.provide(HeraldLive),
   Effect.provide(LogLevelFromConfig),
   Effect.tapErrorCause((cause) => Effect.logError("Herald could not start", cause)),
   Effect.ensuring(Effect.logInfo("Herald stopped")),

@@ -30,7 +30,9 @@ describe("Topology", () => {
         max_age: 7 * 24 * 3600e9
       })
       const consumers = yield* Effect.promise(() => jsm.consumers.list(STREAM).next())
-      expect(consumers.map((c) => c.name)).toEqual([INGEST_CONSUMER])
+      expect(consumers.map((c) => c.name).sort()).toEqual([INGEST_CONSUMER, "projection-delivery-v1", "projection-metrics-v1", "projection-runs-v1"])
+      const bucket = yield* Effect.promise(() => jsm.streams.info("KV_herald-runs"))
+      expect(bucket.config).toMatchObject({ allow_atomic: true, max_msgs_per_subject: 1, subjects: ["$KV.herald-runs.>"] })
 
       const second = yield* startOnce(server.url)
       expect(second.epoch).toBe(first.epoch)

@@ -1,0 +1,65 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Docs from "../../../domain/projections/Documents.js"
+import { type MetricsDoc, metricsProjection, observe, totalsOf, trackedKey } from "../../../domain/projections/Metrics.js"
+import { step } from "../../../domain/projections/Projection.js"
+import { applyAll, documents, evolveTwice, invalid, notification as n, receipt } from "./inputs.js"
+
+const events = [
+  n(1, "agent_started", {}, { priority: "critical" }),
+  n(2, "agent_thinking", { thought: "x" }),
+  invalid(3, "bad_json"),
+  n(4, "agent_thinking", { thought: "y" }, { run_id: "r-2" }),
+  invalid(5, "bad_payload"),
+  invalid(6, "bad_json")
+]
+const receipts = [
+  receipt(1, "sent", "user", [[1, 1_040], [2, 2_300], [4, 4_010]]),
+  receipt(2, "sent", "user", [[1, 1_500]]), // a second socket: not counted again
+  receipt(3, "acked", "run:r-1", [[2, 2_900]])
+]
+
+describe("metrics projection", () => {
+  it("counts events by type and priority, invalid ones by reason, deliveries by outcome, and latencies", () => {
+    const totals = totalsOf(applyAll(metricsProjection, [...events, ...receipts]).state.docs)
+    expect(totals.events).toEqual({ "agent_started|critical": 1, "agent_thinking|normal": 2 })
+    expect(totals.invalid).toEqual({ bad_json: 2, bad_payload: 1 })
+    expect(totals.deliveries).toEqual({ "websocket|pending": 3, "websocket|sent": 3, "websocket|acked": 2 })
+    // sent after 40, 300 and 10 ms; acked after 1900 and 900 ms (seq N was stored at N s).
+    expect(totals.latency["websocket|sent"]).toMatchObject({ count: 3, sum_ms: 350 })
+    expect(totals.latency["websocket|acked"]).toMatchObject({ count: 2, sum_ms: 2_800 })
+    expect(totals.applied).toEqual({ NOTIFICATIONS: 6, RECEIPTS: 3 })
+  })
+
+  it("keeps a small document per open delivery and drops it once acked", () => {
+    const state = applyAll(metricsProjection, [...events, ...receipts])
+    expect(Docs.toSortedEntries(state.state.docs).map(([key]) => key)).toEqual(["open.4.u-42.websocket", "totals"])
+    expect(Docs.get(state.state.docs, trackedKey(4, "u-42", "websocket"))).toMatchObject({ sent: true, published_at: 4_000, run_id: "r-2" })
+  })
+
+  it("buckets latencies by upper bound, whole milliseconds", () => {
+    const empty = { buckets: Array(15).fill(0), sum_ms: 0, count: 0 }
+    const h = [4.6, 5, 6, 300_001, -3].reduce(observe, empty)
+    expect(h.buckets.slice(0, 3)).toEqual([3, 1, 0]) // 4.6 → 5, 5, and -3 → 0; then 6
+    expect(h.buckets[14]).toBe(1)
+    expect(h.buckets.reduce((a, b) => a + b, 0)).toBe(5)
+    expect([h.count, h.sum_ms]).toEqual([5, 5 + 5 + 6 + 300_001 + 0])
+  })
+
+  it("does not count an input twice (its sequence is at or below totals.applied)", () => {
+    const inputs = [...events, ...receipts]
+    expect(Docs.toSortedEntries(evolveTwice(metricsProjection, inputs).docs)).toEqual(documents(applyAll(metricsProjection, inputs)))
+  })
+
+  it("finishes an input stored only in part (totals first) without counting it again", () => {
+    const before = applyAll(metricsProjection, events)
+    const ack = receipt(1, "acked", "user", [[6, 9_000]])
+    const after = step(metricsProjection, before, ack)
+    // What a crash after the first of two writes leaves: the new totals, one delivery dropped, one not yet.
+    const partial = Docs.fromEntries<MetricsDoc>([
+      ...Docs.toSortedEntries(before.state.docs).filter(([key]) => key !== trackedKey(1, "u-42", "websocket") && key !== "totals"),
+      ["totals", totalsOf(after.state.docs)]
+    ])
+    const restored = { checkpoint: before.checkpoint, state: metricsProjection.restore(partial) }
+    expect(documents(step(metricsProjection, restored, ack))).toEqual(documents(after))
+  })
+})
