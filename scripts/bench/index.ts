@@ -1,6 +1,9 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit } from "effect"
 import type { BenchCommand } from "./command.js"
+import { edge } from "./edge.js"
+import { peer } from "./peer/index.js"
+import { projections } from "./projections.js"
 import { publish } from "./publish.js"
 import { syncInterval } from "./sync-interval.js"
 
@@ -8,6 +11,9 @@ import { syncInterval } from "./sync-interval.js"
 // exporting a BenchCommand, registered in this map under the name users type.
 
 const commands: Readonly<Record<string, BenchCommand>> = {
+  edge,
+  peer,
+  projections,
   publish,
   "sync-interval": syncInterval
 }

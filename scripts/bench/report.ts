@@ -76,9 +76,9 @@ export const summarize = (samples: ReadonlyArray<number>): Summary => {
   }
 }
 
-/** 12,345 for big numbers, 3 significant digits for small ones. */
+/** 12,345 for big numbers and whole ones, 3 significant digits for small ones. */
 export const formatNumber = (n: number): string =>
-  !Number.isFinite(n) ? "–" : Math.abs(n) >= 100 ? Math.round(n).toLocaleString("en-US") : n.toPrecision(3)
+  !Number.isFinite(n) ? "–" : Math.abs(n) >= 100 || Number.isInteger(n) ? Math.round(n).toLocaleString("en-US") : n.toPrecision(3)
 
 export type Row = ReadonlyArray<string | number>
 

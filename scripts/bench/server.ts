@@ -13,6 +13,7 @@ import { BenchFailed } from "./command.js"
 export interface BenchServer {
   readonly label: string
   readonly url: string
+  readonly pid: number
   readonly storeDir: string
   readonly nc: NatsConnection
   readonly js: JetStreamClient
@@ -65,6 +66,7 @@ export const startBenchServer = (options: BenchServerOptions): Effect.Effect<Ben
     return {
       label: options.label,
       url: server.url,
+      pid: server.pid,
       storeDir,
       nc,
       js: jetstream(nc),

@@ -1,13 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { runEdge } from "../../scripts/bench/edge.js"
 import { runPublish } from "../../scripts/bench/publish.js"
 import { runSyncInterval } from "../../scripts/bench/sync-interval.js"
 
 // Runs the benchmarks at smoke size so the scripts cannot rot: real nats-servers, every
-// configuration measured, nothing written to docs.
+// configuration measured, nothing written to docs. `it.live`: the benchmarks time things
+// with the real clock, and their timeouts must fire.
 
 describe("bench sync-interval --smoke", () => {
-  it.effect("measures positive throughput and latency for both sync settings", () =>
+  it.live("measures positive throughput and latency for both sync settings", () =>
     Effect.gen(function* () {
       const result = yield* runSyncInterval(["--smoke"])
       for (const config of [result.always, result.default]) {
@@ -22,7 +24,7 @@ describe("bench sync-interval --smoke", () => {
 })
 
 describe("bench publish --smoke", () => {
-  it.effect("measures both modes and finds every event stored once, in per-run order", () =>
+  it.live("measures both modes and finds every event stored once, in per-run order", () =>
     Effect.gen(function* () {
       const result = yield* runPublish(["--smoke"])
       expect(result.servers).toHaveLength(1)
@@ -37,4 +39,23 @@ describe("bench publish --smoke", () => {
       expect(server!.ratio?.throughput).toBeGreaterThan(0)
       expect(server!.checks).toMatchObject({ passed: true, duplicateAcks: 0, runsOutOfOrder: 0, stored: 800, distinctIds: 800 })
     }))
+})
+
+describe("bench edge --smoke", () => {
+  it.live("delivers every event to its client and catches up exactly, for both Herald roles", () =>
+    Effect.gen(function* () {
+      const result = yield* runEdge(["--smoke"])
+      expect(result.latency.map((l) => l.role).sort()).toEqual(["all", "edge"])
+      for (const l of result.latency) {
+        expect(l).toMatchObject({ rate: 200, published: 200, delivered: 200, failed: 0, outOfOrder: 0, passed: true })
+        expect(l.latencyMs.p50).toBeGreaterThan(0)
+        expect(l.latencyMs.p99).toBeGreaterThanOrEqual(l.latencyMs.p50)
+      }
+      expect(result.catchUp.map((c) => `${c.role} ${c.missed}`).sort()).toEqual(["all 10", "all 300", "edge 10", "edge 300"])
+      for (const c of result.catchUp) {
+        expect(c.passed).toBe(true)
+        expect(c.received).toEqual([c.missed])
+        expect(c.caughtUpMs[0]).toBeGreaterThanOrEqual(c.firstEventMs[0]!)
+      }
+    }), 120_000)
 })
