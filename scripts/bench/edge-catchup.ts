@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { type BenchSocket, connectClient } from "./edge-clients.js"
 import { cpuSeconds } from "./edge-herald.js"
 import { lastSeq, publishBacklog } from "./edge-load.js"
-import { failure, quiet, type Rig } from "./edge-rig.js"
+import { alive, failure, quiet, type Rig } from "./edge-rig.js"
 import { formatNumber } from "./report.js"
 
 // Time to `caught_up`: per size, that many events on one run of one user, published first;
@@ -73,7 +73,8 @@ export interface CatchUpRound {
 /** One catch-up of `b` by a fresh client, checked; then waits for Herald to go quiet (receipts). */
 export const catchUpRound = (rig: Rig, b: Backlog, label: string) =>
   Effect.gen(function* () {
-    const r = yield* catchUpOnce(rig, b.user, b.run, b.since)
+    // A failure because Herald itself is gone is reported as that, with its log.
+    const r = yield* catchUpOnce(rig, b.user, b.run, b.since).pipe(Effect.tapError(() => alive(rig)))
     const exact = r.seqs.length === b.seqs.length && r.seqs.every((seq, i) => seq === b.seqs[i]) && r.caughtUpSeq === b.seqs.at(-1)
     yield* rig.progress(
       `${label}, ${formatNumber(b.size)} missed: first event after ${formatNumber(r.firstEventMs)} ms, caught_up after ${formatNumber(r.caughtUpMs)} ms ` +

@@ -26,6 +26,8 @@ export interface BenchHerald {
   readonly wsUrl: string
   /** The last 64 KiB of Herald's output. */
   readonly log: () => string
+  /** How Herald ended ("code 1", "signal SIGKILL"), or undefined while it runs. */
+  readonly ended: () => string | undefined
 }
 
 /** The inherited environment without Herald's settings, so a shell's HERALD_* cannot change what is measured. */
@@ -100,7 +102,9 @@ export const startBenchHerald = (o: HeraldOptions): Effect.Effect<BenchHerald, B
       Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.intersect(Schedule.recurs(300)))),
       Effect.mapError(() => new BenchFailed({ message: `Herald's /readyz did not answer 200 within 30 s:\n${log}` }))
     )
-    return { pid: child.pid ?? -1, port, wsUrl: `ws://127.0.0.1:${port}/v1/ws`, log: () => log }
+    const ended = () =>
+      child.signalCode !== null ? `signal ${child.signalCode}` : child.exitCode !== null ? `code ${child.exitCode}` : undefined
+    return { pid: child.pid ?? -1, port, wsUrl: `ws://127.0.0.1:${port}/v1/ws`, log: () => log, ended }
   })
 
 /**

@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { clock, connectClient, subscribeLive } from "./edge-clients.js"
 import { publishPaced } from "./edge-load.js"
 import { type LatencyResult, latencySummary } from "./edge-report.js"
-import { cpuSince, cpuSnapshot, failure, loopDelay, type PhaseOptions, quiet, type Rig, waitUntil } from "./edge-rig.js"
+import { alive, cpuSince, cpuSnapshot, failure, loopDelay, type PhaseOptions, quiet, type Rig, waitUntil } from "./edge-rig.js"
 import { formatNumber } from "./report.js"
 
 // Publish → client latency: N clients, each its own user, live on `user`; each rate
@@ -17,6 +17,7 @@ interface Recorder {
 
 const recorder = (capacity: number): Recorder => ({ latencies: new Float64Array(Math.max(1, capacity)), count: 0, outOfOrder: 0 })
 const record = (r: Recorder, ms: number) => void (r.latencies[r.count++ % r.latencies.length] = ms)
+const pct = (core: number) => `${Math.round(core * 100)}%`
 const summary = (r: Recorder) => latencySummary(r.latencies.subarray(0, Math.min(r.count, r.latencies.length)))
 
 interface BenchArgs {
@@ -74,7 +75,8 @@ export const latencyRig = (rig: Rig, o: Pick<PhaseOptions, "clients">) =>
           try: (signal) => publishPaced(rig.send, users, name, rate, seconds, signal),
           catch: failure(`publishing at ${rate}/s`)
         })
-        yield* waitUntil(() => r.count >= run.published, 30_000)
+        yield* waitUntil(() => r.count >= run.published || rig.herald.ended() !== undefined, 30_000)
+        yield* alive(rig)
         const cpu = yield* cpuSince(rig, before)
         const heraldLoopDelayMs = yield* loopDelay(rig)
         yield* quiet(rig)
@@ -86,7 +88,7 @@ export const latencyRig = (rig: Rig, o: Pick<PhaseOptions, "clients">) =>
           `${name}: ${formatNumber(run.published)} published at ${formatNumber(run.achievedRate)}/s (at most ${formatNumber(run.maxBehindMs)} ms behind schedule, ` +
             `${formatNumber(run.maxInFlight)} in flight), ${formatNumber(delivered)} delivered; p50 ${formatNumber(lat.p50)} ms, p99 ${formatNumber(lat.p99)} ms, ` +
             `p99.9 ${formatNumber(lat.p999)} ms (NATS subscriber p50 ${formatNumber(viaNats.p50)} ms); event-loop delay max ${formatNumber(heraldLoopDelayMs.max)} ms; ` +
-            `CPU Herald ${Math.round(cpu.herald * 100)}%, nats-server ${Math.round(cpu.nats * 100)}%, bench ${Math.round(cpu.bench * 100)}%, others ${Math.round(cpu.others * 100)}%` +
+            `CPU Herald ${pct(cpu.herald)}, nats-server ${pct(cpu.nats)}, bench ${pct(cpu.bench)}, idle role ${pct(cpu.idleRole)}, others ${pct(cpu.others)}` +
             (passed ? "" : ` — CHECK FAILED (failed ${run.failed} ${run.firstError ?? ""}, out of order ${r.outOfOrder}, stray ${stray})`)
         )
         return {

@@ -144,12 +144,12 @@ const backlogOf = async (jsm: JetStreamManager, role: "all" | "edge") => {
  * (receipts flush every 250 ms), at most `timeoutMs`. Returns whether it got there: a
  * measurement should not start while Herald is still working through the previous one.
  */
-export const settle = (jsm: JetStreamManager, role: "all" | "edge", timeoutMs = 120_000) =>
+export const settle = (jsm: JetStreamManager, role: "all" | "edge", running: () => boolean, timeoutMs = 120_000) =>
   Effect.tryPromise({
     try: async () => {
       const deadline = performance.now() + timeoutMs
       let quiet = 0
-      while (performance.now() < deadline) {
+      while (performance.now() < deadline && running()) {
         quiet = (await backlogOf(jsm, role)) === 0 ? quiet + 1 : 0
         if (quiet >= 2) return true
         await new Promise((r) => setTimeout(r, 300))

@@ -9,7 +9,9 @@ export interface Cpu {
   readonly herald: number
   readonly nats: number
   readonly bench: number
-  /** The rest of the machine (other processes, the other role's idle Herald, the kernel). */
+  /** The other role's Herald and nats-server, idle meanwhile. */
+  readonly idleRole: number
+  /** The rest of the machine: other work on the host, the kernel. */
   readonly others: number
 }
 
@@ -77,14 +79,14 @@ const times = (a: number, b: number) => `×${formatNumber(a / b)}`
 
 const LATENCY_HEADERS = [
   "role", "target events/s", "achieved events/s", "delivered / published", "p50 ms", "p99 ms", "p99.9 ms", "max ms",
-  "NATS sub p50 ms", "NATS sub p99 ms", "Herald loop delay max ms", "CPU Herald", "CPU nats-server", "CPU bench", "CPU others"
+  "NATS sub p50 ms", "NATS sub p99 ms", "Herald loop delay max ms", "CPU Herald", "CPU nats-server", "CPU bench", "CPU idle role", "CPU others"
 ]
 const byRate = (r: EdgeResult) => [...r.latency].sort((a, b) => a.rate - b.rate || a.role.localeCompare(b.role))
 const latencyRows = (r: EdgeResult): ReadonlyArray<Row> =>
   byRate(r).map((l) => [
     l.role, l.rate, l.achievedRate, `${formatNumber(l.delivered)} / ${formatNumber(l.published)}`, l.latencyMs.p50, l.latencyMs.p99,
     l.latencyMs.p999, l.latencyMs.max, l.natsLatencyMs.p50, l.natsLatencyMs.p99, l.heraldLoopDelayMs.max,
-    pct(l.cpu.herald), pct(l.cpu.nats), pct(l.cpu.bench), pct(l.cpu.others)
+    pct(l.cpu.herald), pct(l.cpu.nats), pct(l.cpu.bench), pct(l.cpu.idleRole), pct(l.cpu.others)
   ])
 
 const CATCHUP_HEADERS = ["role", "missed events", "first event ms (median)", "caught_up ms (median)", "caught_up ms per round", "events/s to caught_up", "Herald CPU ms (median)"]
@@ -157,8 +159,8 @@ export const edgeSection = (r: EdgeResult, argv: ReadonlyArray<string>): string 
       `${r.seconds} s per rate after ${r.warmup} s unmeasured at the lowest. Latency: from just before \`publish()\` (send time in the payload, ` +
       "`performance.timeOrigin + performance.now()`) to the client's `message` event, same process and clock. *NATS sub*: the same events at a plain " +
       "NATS subscription in the benchmark's process (the part Herald is not in). *Herald loop delay*: the worst event-loop delay over the rate " +
-      `(\`nodejs_eventloop_lag_max_seconds\`). CPU: CPU time over wall time while the rate ran, 100% = one core of the ${r.machine.cores}; *others* is the rest ` +
-      "of the machine (other work on the host, the idle role's processes, the kernel).",
+      `(\`nodejs_eventloop_lag_max_seconds\`). CPU: CPU time over wall time while the rate ran, 100% = one core of the ${r.machine.cores}; *idle role*: the other ` +
+      "role's Herald and nats-server, waiting meanwhile; *others*: the rest of the machine (other work on the host, the kernel).",
     "",
     markdownTable(LATENCY_HEADERS, latencyRows(r)),
     "",

@@ -17,6 +17,8 @@ export interface Rig {
   readonly server: BenchServer
   readonly herald: BenchHerald
   readonly role: "all" | "edge"
+  /** Processes of the other role's rig, idle while this one is measured. */
+  readonly idlePids: ReadonlyArray<number>
   readonly secret: string
   /** The latency part's publisher, on its own NATS connection. */
   readonly send: Send
@@ -55,7 +57,7 @@ export const startRig = (o: RigOptions, role: "all" | "edge", progress: Rig["pro
         (nc) => Effect.promise(() => nc.close())
       )))
     yield* progress(`role ${role}: Herald ready on port ${herald.port} (pid ${herald.pid}), its own nats-server`)
-    return { server, herald, role, secret, send, progress: (line: string) => progress(`${role}: ${line}`) } satisfies Rig
+    return { server, herald, role, idlePids: [], secret, send, progress: (line: string) => progress(`${role}: ${line}`) } satisfies Rig
   })
 
 /**
@@ -74,21 +76,37 @@ export const loopDelay = (rig: Rig) =>
 
 export const failure = (what: string) => (e: unknown) => new BenchFailed({ message: `${what}: ${e instanceof Error ? e.message : String(e)}` })
 
-/** CPU seconds of Herald, nats-server, this process and the whole machine, and the wall clock (s), now. */
+/** CPU seconds of Herald, nats-server, this process, the idle rig and the whole machine, and the wall clock (s), now. */
 export const cpuSnapshot = (rig: Rig) =>
-  Effect.all([cpuSeconds(rig.herald.pid), cpuSeconds(rig.server.pid), ownCpuSeconds, machineBusySeconds, Effect.sync(() => performance.now() / 1000)])
+  Effect.all([
+    cpuSeconds(rig.herald.pid), cpuSeconds(rig.server.pid), ownCpuSeconds,
+    Effect.map(Effect.forEach(rig.idlePids, cpuSeconds), (xs) => xs.reduce((a, b) => a + b, 0)),
+    machineBusySeconds, Effect.sync(() => performance.now() / 1000)
+  ])
 
 /** CPU time over wall time since `before`, per process (1 = one core busy); `others` is everything else on the machine. */
 export const cpuSince = (rig: Rig, before: ReadonlyArray<number>) =>
   Effect.map(cpuSnapshot(rig), (after): Cpu => {
-    const [herald, nats, bench, machine, wall] = after.map((a, i) => a - before[i]!) as [number, number, number, number, number]
-    return { herald: herald / wall, nats: nats / wall, bench: bench / wall, others: Math.max(0, machine - herald - nats - bench) / wall }
+    const [herald, nats, bench, idle, machine, wall] = after.map((a, i) => a - before[i]!) as [number, number, number, number, number, number]
+    return {
+      herald: herald / wall, nats: nats / wall, bench: bench / wall, idleRole: idle / wall,
+      others: Math.max(0, machine - herald - nats - bench - idle) / wall
+    }
+  })
+
+/** Fails when the rig's Herald is no longer running, with the end of its log. */
+export const alive = (rig: Rig) =>
+  Effect.suspend(() => {
+    const ended = rig.herald.ended()
+    return ended === undefined
+      ? Effect.void
+      : Effect.fail(new BenchFailed({ message: `Herald (role ${rig.role}) exited (${ended}); its last output:\n${rig.herald.log().slice(-4000)}` }))
   })
 
 /** Waits for Herald to finish what earlier load left it (bounded); says so when it did not. */
 export const quiet = (rig: Rig) =>
-  Effect.flatMap(settle(rig.server.jsm, rig.role), (done) =>
-    done ? Effect.void : rig.progress("warning: Herald still had messages pending after 120 s; measuring anyway"))
+  Effect.flatMap(settle(rig.server.jsm, rig.role, () => rig.herald.ended() === undefined), (done) =>
+    Effect.zipRight(alive(rig), done ? Effect.void : rig.progress("warning: Herald still had messages pending after 120 s; measuring anyway")))
 
 /** Polls `done` every 20 ms for at most `timeoutMs`; whether it became true. */
 export const waitUntil = (done: () => boolean, timeoutMs: number) =>

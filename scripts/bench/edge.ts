@@ -144,9 +144,10 @@ export const runEdge = (argv: ReadonlyArray<string>) =>
     yield* progress(`nats-server ${machine.natsServer} (stores on ${filesystem}, sync ${o.sync}); starting Herald with role ${o.roles.join(" and ")}`)
     const result = yield* Effect.scoped(
       Effect.gen(function* () {
-        const rigs = yield* Effect.forEach(o.roles, (role) => startRig({ binary, dir: o.dir, sync: o.sync, cpuProfDir: o.cpuProfDir, publisher: o.publisher }, role, progress), {
+        const started = yield* Effect.forEach(o.roles, (role) => startRig({ binary, dir: o.dir, sync: o.sync, cpuProfDir: o.cpuProfDir, publisher: o.publisher }, role, progress), {
           concurrency: "unbounded"
         })
+        const rigs = started.map((rig) => ({ ...rig, idlePids: started.filter((r) => r !== rig).flatMap((r) => [r.herald.pid, r.server.pid]) }))
         const measured = yield* measure(o, rigs)
         if (o.cpuProfDir !== undefined) yield* progress(`stopping Herald; CPU profiles go to ${o.cpuProfDir}`)
         return measured
