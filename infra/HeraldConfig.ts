@@ -42,8 +42,8 @@ export interface HeraldSettings {
   readonly maxEventBytes: number
   readonly jwt: JwtSettings
   readonly edge: EdgeSettings
-  /** Which services this process runs: all of them, or the socket edge alone (scale-out). */
-  readonly role: "all" | "edge"
+  /** Which services this process runs: all of them, the socket edge alone, or everything but the edge (scale-out). */
+  readonly role: "all" | "edge" | "workers"
   readonly logLevel: LogLevel.LogLevel
 }
 
@@ -97,7 +97,7 @@ export const heraldSettings: Config.Config<HeraldSettings> = Config.all({
       Config.map((s) => s.split(",").map((o) => o.trim()).filter((o) => o.length > 0))
     )
   }),
-  role: Config.literal("all", "edge")("HERALD_ROLE").pipe(Config.withDefault("all" as const)),
+  role: Config.literal("all", "edge", "workers")("HERALD_ROLE").pipe(Config.withDefault("all" as const)),
   logLevel: Config.logLevel("HERALD_LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info))
 })
 

@@ -23,7 +23,9 @@ import { WebPage } from "./WebPage.js"
 // The composition root: every layer of a Herald process, wired once. Releasing runs in
 // reverse: the edge closes its clients 4503, HTTP closes, workers stop, NATS drains, then
 // a nats-server Herald started stops. HERALD_ROLE=edge runs the socket edge alone, for
-// scale-out (any number of edges against one NATS).
+// scale-out (any number of edges against one NATS); HERALD_ROLE=workers runs the ingest
+// validator, the projections and their HTTP API without the edge, so that projection work
+// does not share an event loop with live delivery.
 
 const Infra = Layer.mergeAll(
   Topology.Default, EventLog.Default, Quarantine.Default, StreamReader.Default, ReceiptLog.Default
@@ -38,8 +40,11 @@ const EdgeLive = Layer.merge(Edge.Default, WebPage.Default).pipe(
 
 const Workers = Layer.merge(IngestValidator.Default, ProjectionsLive)
 
+const All = Layer.merge(EdgeLive, Workers)
 const ByRole = Layer.unwrapEffect(
-  Effect.map(HeraldConfig, (c) => (c.role === "edge" ? EdgeLive : Layer.merge(EdgeLive, Workers)))
+  // Nothing downstream uses what the role's layers provide, only that they run.
+  Effect.map(HeraldConfig, (c): Layer.Layer<never, Layer.Layer.Error<typeof All>, Layer.Layer.Context<typeof All>> =>
+    c.role === "edge" ? EdgeLive : c.role === "workers" ? Workers : All)
 )
 
 const HeraldLive = ByRole.pipe(Layer.provideMerge(Core), Layer.provide(Infra), Layer.provide(HeraldConfig.layer))
