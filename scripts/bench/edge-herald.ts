@@ -15,7 +15,7 @@ const LOG_TAIL = 64 * 1024
 export interface HeraldOptions {
   readonly natsUrl: string
   readonly jwtSecret: string
-  readonly role: "all" | "edge"
+  readonly role: "all" | "edge" | "workers"
   /** Write a V8 CPU profile of Herald into this directory when it exits. */
   readonly cpuProfDir: string | undefined
 }
@@ -31,7 +31,7 @@ export interface BenchHerald {
 }
 
 /** The inherited environment without Herald's settings, so a shell's HERALD_* cannot change what is measured. */
-const cleanEnv = () =>
+export const cleanEnv = () =>
   Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("HERALD_") && k !== "NATS_URL"))
 
 const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null

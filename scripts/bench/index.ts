@@ -2,7 +2,8 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit } from "effect"
 import type { BenchCommand } from "./command.js"
 import { edge } from "./edge.js"
-import { peer } from "./peer/index.js"
+import { recoveryCommand } from "./compare/recovery-command.js"
+import { throughputCommand } from "./compare/throughput-command.js"
 import { projections } from "./projections.js"
 import { publish } from "./publish.js"
 import { syncInterval } from "./sync-interval.js"
@@ -11,8 +12,9 @@ import { syncInterval } from "./sync-interval.js"
 // exporting a BenchCommand, registered in this map under the name users type.
 
 const commands: Readonly<Record<string, BenchCommand>> = {
+  throughput: throughputCommand,
+  recovery: recoveryCommand,
   edge,
-  peer,
   projections,
   publish,
   "sync-interval": syncInterval

@@ -38,6 +38,13 @@ export const machineInfo = (natsServer?: string): Effect.Effect<MachineInfo, Ben
     }
   })
 
+/** The installed versions of `packages` (from node_modules), e.g. { effect: "3.22.4" }. */
+export const packageVersions = (packages: ReadonlyArray<string>): Effect.Effect<Record<string, string>> =>
+  Effect.promise(async () => Object.fromEntries(await Promise.all(packages.map(async (name) => {
+    const text = await readFile(resolve(import.meta.dirname, "../../node_modules", name, "package.json"), "utf8")
+    return [name, (JSON.parse(text) as { version: string }).version] as const
+  }))))
+
 export const describeMachine = (m: MachineInfo): string =>
   `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM, ${m.os}; Node ${m.node}; nats-server ${m.natsServer}`
 

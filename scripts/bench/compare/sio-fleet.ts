@@ -1,13 +1,14 @@
 import { performance } from "node:perf_hooks"
 import { io, type Socket } from "socket.io-client"
 import { type Ledger, waitFor } from "./ledger.js"
+import type { Fleet, FleetClient } from "./system.js"
 
-// The peer's clients: one socket.io-client per user of a ledger, WebSocket transport only
+// Socket.IO's clients: one socket.io-client per user of a ledger, WebSocket transport only
 // (as Herald's clients use), each its own Manager, reconnecting by itself with a short
 // backoff. Connection state recovery needs nothing from the client: it sends back the
 // session id and the offset of the last event it received, and reports `socket.recovered`.
 
-export class PeerClient {
+export class PeerClient implements FleetClient {
   connected = false
   connects = 0
   /** Reconnects the server reported as recovered, and those it started afresh. */
@@ -43,21 +44,11 @@ const open = (url: string, ledger: Ledger, user: number) => {
   return client
 }
 
-export interface Fleet {
-  readonly clients: ReadonlyArray<PeerClient>
-  readonly connectedCount: () => number
-  /** Closes every client's transport at once, with automatic reconnection paused. */
-  readonly dropAll: () => void
-  /** Reconnects every client at once and resumes automatic reconnection. */
-  readonly reconnectAll: () => void
-  readonly close: () => void
-}
-
 /**
  * Connects one client per user of `ledger`, `batch` at a time (each batch fully connected
  * before the next); rejects when a batch is not connected within 30 s.
  */
-export const connectFleet = async (url: string, ledger: Ledger, batch: number, signal: AbortSignal): Promise<Fleet> => {
+export const connectSioFleet = async (url: string, ledger: Ledger, batch: number, signal: AbortSignal): Promise<Fleet> => {
   const clients: Array<PeerClient> = []
   const close = () => {
     for (const c of clients) c.socket.disconnect()
@@ -77,6 +68,7 @@ export const connectFleet = async (url: string, ledger: Ledger, batch: number, s
   return {
     clients,
     connectedCount: () => clients.reduce((n, c) => n + (c.connected ? 1 : 0), 0),
+    // Transports closed with automatic reconnection paused; then all `connect()` at once.
     dropAll: () => {
       for (const c of clients) {
         c.socket.io.reconnection(false)

@@ -5,10 +5,12 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { Effect, type Scope } from "effect"
 import { BenchFailed } from "../command.js"
+import type { EdgeProcess } from "./system.js"
 
-// The peer's processes: a private redis-server and the Socket.IO edge (sio-server.ts), each
-// a child on a loopback port, stopped when the scope closes (also on Ctrl-C). Both run in
-// their own process group so that a Ctrl-C reaches them only through the benchmark.
+// The compared systems' processes: a private redis-server, and edges (the Socket.IO edge of
+// sio-server.ts, Herald's services/main.ts) as children on loopback ports that can be killed
+// and restarted on the same port; all stopped when the scope closes (also on Ctrl-C). Each
+// runs in its own process group so that a Ctrl-C reaches it only through the benchmark.
 
 const repoRoot = resolve(import.meta.dirname, "../../..")
 
@@ -49,9 +51,11 @@ interface Child {
 }
 
 /** Spawns and waits (≤ 20 s) until a stdout line matches `ready`; returns the child and the match. */
-const spawnUntil = (label: string, file: string, args: ReadonlyArray<string>, ready: RegExp, ipc: boolean) =>
+const spawnUntil = (label: string, file: string, args: ReadonlyArray<string>, ready: RegExp, ipc: boolean, env?: NodeJS.ProcessEnv, watchStderr = false) =>
   Effect.async<{ child: Child; match: RegExpExecArray }, BenchFailed>((resume) => {
-    const child = spawn(file, [...args], { cwd: repoRoot, detached: true, stdio: ["ignore", "pipe", "pipe", ...(ipc ? ["ipc" as const] : [])] })
+    const child = spawn(file, [...args], {
+      cwd: repoRoot, detached: true, stdio: ["ignore", "pipe", "pipe", ...(ipc ? ["ipc" as const] : [])], ...(env === undefined ? {} : { env })
+    })
     const exited = new Promise<void>((r) => child.once("exit", () => r()))
     let tail: Array<string> = []
     let settled = false
@@ -82,7 +86,7 @@ const spawnUntil = (label: string, file: string, args: ReadonlyArray<string>, re
       })
     }
     lines(child.stdout!, true)
-    lines(child.stderr!, false)
+    lines(child.stderr!, watchStderr)
     child.once("error", (e) => fail(`failed to start: ${e.message}`))
     child.once("exit", (code, signal) => fail(`exited (${signal ?? code}) before it was ready`))
     return Effect.sync(() => child.kill("SIGKILL"))
@@ -124,31 +128,31 @@ export const startRedis = (binary: string, outputLimitMiB: number): Effect.Effec
     return { url: `redis://127.0.0.1:${port}`, pid: child.process.pid ?? -1 }
   })
 
-export interface PeerEdge {
-  readonly url: string
-  /** The running edge process. */
-  readonly pid: () => number
-  /** Signals the running edge and waits for its exit: SIGKILL is a crash, SIGTERM a graceful stop. */
-  readonly stop: (signal: "SIGKILL" | "SIGTERM") => Effect.Effect<void>
-  /** Starts a new edge process on the same port. */
-  readonly start: Effect.Effect<void, BenchFailed>
-}
-
-/** The Socket.IO edge (sio-server.ts) as a child process; the scope's close stops whichever runs. */
-export const startEdge = (redisUrl: string, stream: string, maxLen: number, readCount: number): Effect.Effect<PeerEdge, BenchFailed, Scope.Scope> =>
+/**
+ * An edge as a child process that can be stopped and started again on the port it first
+ * bound: `args(port)` (port 0 the first time) must print a line matching `ready`, whose
+ * first group is the port, then `check` must pass. The scope's close stops whichever runs.
+ */
+export const restartableEdge = (o: {
+  readonly label: string
+  readonly args: (port: number) => ReadonlyArray<string>
+  readonly ready: RegExp
+  readonly env?: (port: number) => NodeJS.ProcessEnv
+  readonly ipc: boolean
+  readonly check?: (port: number) => Effect.Effect<void, BenchFailed>
+}): Effect.Effect<EdgeProcess & { readonly port: () => number }, BenchFailed, Scope.Scope> =>
   Effect.gen(function* () {
     let current: Child | undefined
     let port = 0
     const start = Effect.gen(function* () {
-      const args = ["--import", "tsx", join(import.meta.dirname, "sio-server.ts"), "--port", String(port), "--redis", redisUrl,
-        "--stream", stream, "--max-len", String(maxLen), "--read-count", String(readCount)]
-      const { child, match } = yield* spawnUntil("peer edge", process.execPath, args, /^ready (\d+)$/, true)
+      const { child, match } = yield* spawnUntil(o.label, process.execPath, o.args(port), o.ready, o.ipc, o.env?.(port), true)
       current = child
       port = Number(match[1])
+      if (o.check !== undefined) yield* o.check(port)
     })
     const stop = (signal: NodeJS.Signals) =>
       Effect.suspend(() => (current === undefined ? Effect.void : stopChild(current, signal)))
     yield* Effect.addFinalizer(() => stop("SIGTERM"))
     yield* start
-    return { url: `http://127.0.0.1:${port}`, pid: () => current?.process.pid ?? -1, stop, start }
+    return { pid: () => (current !== undefined && current.process.exitCode === null && current.process.signalCode === null ? current.process.pid ?? -1 : -1), stop, start, port: () => port }
   })

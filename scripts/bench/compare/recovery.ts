@@ -1,16 +1,22 @@
 import { performance } from "node:perf_hooks"
 import { Effect } from "effect"
-import type { Fleet } from "./fleet.js"
 import { Ledger, waitFor } from "./ledger.js"
 import { attempt, background, correctness, type Ctx, fleetOf, freshEdge, pause, prime, spread, watch } from "./measure.js"
+import type { EdgeProcess, Fleet } from "./system.js"
 
-// Recovery: a reconnect storm (every client's transport closed at once, all reconnecting
-// at once) and a stop of the edge process (SIGKILL or SIGTERM) with a restart on the same
+/** The scenarios below need an edge; only the raw baseline has none, and it is not run here. */
+const edgeOf = (ctx: Ctx): EdgeProcess => {
+  if (ctx.system.edge === undefined) throw new Error(`${ctx.system.key} has no edge to drop clients from or restart`)
+  return ctx.system.edge
+}
+
+// Recovery, the same for every system with an edge: a reconnect storm (every client's
+// connection closed at once, all reconnecting at once with what they last received) and a stop of the edge process (SIGKILL or SIGTERM) with a restart on the same
 // port, both while events keep being published. Each starts on a fresh edge process.
 
 /**
  * Done for a client: connected and holding its user's last counter as of the reconnect, or
- * reconnected into a fresh session (Socket.IO replays nothing of the gap then).
+ * reconnected into a fresh session (nothing of the gap will be replayed then).
  */
 const caughtUp = (fleet: Fleet, ledger: Ledger, target: ReadonlyArray<number>, doneAt: Array<number>) => () => {
   const now = performance.now()
@@ -48,7 +54,6 @@ export const storm = (ctx: Ctx, o: StormOptions) =>
     yield* pause(o.offMs)
     const target = [...ledger.published]
     const doneAt = new Array<number>(o.clients).fill(0)
-    const xrangeBefore = yield* ctx.publisher.xrangeCalls
     const t0 = performance.now()
     fleet.reconnectAll()
     yield* ctx.progress(`storm: all dropped${allDown ? "" : " (not all seen down)"}, ${ledger.totalPublished - atDrop} events published meanwhile; all reconnecting`)
@@ -56,8 +61,7 @@ export const storm = (ctx: Ctx, o: StormOptions) =>
       () => `${fleet.connectedCount()} reconnected, ${doneAt.filter((t) => t > 0).length} caught up`, o.timeoutMs)
     const caughtUpMs = spread(t0, doneAt)
     const reconnectedMs = spread(t0, fleet.clients.map((c) => (c.connected && c.connects > 1 ? c.connectedAt : 0)))
-    const xrangeCalls = (yield* ctx.publisher.xrangeCalls) - xrangeBefore
-    if (waited.aborted !== null) yield* ctx.edge.stop("SIGKILL")
+    if (waited.aborted !== null) yield* edgeOf(ctx).stop("SIGKILL")
     yield* ctx.progress(waited.completed
       ? `storm: all caught up after ${caughtUpMs.max.toFixed(0)} ms (all reconnected after ${reconnectedMs.max.toFixed(0)} ms)`
       : `storm: abandoned (${waited.aborted ?? `${o.timeoutMs / 1000} s passed`}) with ${reconnectedMs.count} reconnected, ${caughtUpMs.count} caught up`)
@@ -69,7 +73,7 @@ export const storm = (ctx: Ctx, o: StormOptions) =>
     }
     return {
       clients: o.clients, rate: o.rate, offMs: o.offMs, publishedWhileDown: target.reduce((a, b) => a + b, 0) - atDrop,
-      ...waited, drained, caughtUpMs, reconnectedMs, xrangeCalls, ...sessions(fleet), correctness: correctness(ledger)
+      ...waited, drained, caughtUpMs, reconnectedMs, ...sessions(fleet), correctness: correctness(ledger)
     }
   }))
 
@@ -86,10 +90,10 @@ export const restart = (ctx: Ctx, o: RestartOptions, signal: "SIGKILL" | "SIGTER
     const publishing = yield* background(ctx, ledger, o.rate)
     yield* pause(o.steadyMs)
     const atStop = ledger.totalPublished
-    yield* ctx.edge.stop(signal)
+    yield* edgeOf(ctx).stop(signal)
     yield* ctx.progress(`restart: edge stopped with ${signal} under ${o.clients} clients receiving ${o.rate}/s`)
     yield* pause(o.downMs)
-    yield* ctx.edge.start
+    yield* edgeOf(ctx).start
     const publishedWhileDown = ledger.totalPublished - atStop
     const t0 = performance.now()
     const target = [...ledger.published]
@@ -98,7 +102,7 @@ export const restart = (ctx: Ctx, o: RestartOptions, signal: "SIGKILL" | "SIGTER
       () => `${fleet.connectedCount()} reconnected, ${doneAt.filter((t) => t > 0).length} caught up`, o.timeoutMs)
     const caughtUpMs = spread(t0, doneAt)
     const reconnectedMs = spread(t0, fleet.clients.map((c) => (c.connects > 1 ? c.connectedAt : 0)))
-    if (waited.aborted !== null) yield* ctx.edge.stop("SIGKILL")
+    if (waited.aborted !== null) yield* edgeOf(ctx).stop("SIGKILL")
     yield* ctx.progress(`restart: edge back; ${reconnectedMs.count} of ${o.clients} reconnected after ${reconnectedMs.max.toFixed(0)} ms, ` +
       `${caughtUpMs.count} caught up after ${caughtUpMs.max.toFixed(0)} ms${waited.aborted === null ? "" : ` (abandoned: ${waited.aborted})`}`)
     let drained = false
