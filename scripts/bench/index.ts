@@ -1,5 +1,6 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit } from "effect"
+import { allCommand } from "./all.js"
 import type { BenchCommand } from "./command.js"
 import { edge } from "./edge.js"
 import { recoveryCommand } from "./compare/recovery-command.js"
@@ -8,10 +9,12 @@ import { projections } from "./projections.js"
 import { publish } from "./publish.js"
 import { syncInterval } from "./sync-interval.js"
 
-// `npm run bench -- <command> [--flags]`. A benchmark is one file under scripts/bench/
-// exporting a BenchCommand, registered in this map under the name users type.
+// `npm run bench` runs every benchmark (`all`); `npm run bench -- <command> [--flags]` one
+// of them. A benchmark is one file under scripts/bench/ exporting a BenchCommand,
+// registered in this map under the name users type.
 
 const commands: Readonly<Record<string, BenchCommand>> = {
+  all: allCommand(() => commands),
   throughput: throughputCommand,
   recovery: recoveryCommand,
   edge,
@@ -23,7 +26,8 @@ const commands: Readonly<Record<string, BenchCommand>> = {
 const help = (): string => {
   const width = Math.max(...Object.keys(commands).map((n) => n.length))
   return [
-    "Usage: npm run bench -- <command> [--flags]",
+    "Usage: npm run bench                          every benchmark, then the summary (same as `all`)",
+    "       npm run bench -- <command> [--flags]",
     "       npm run bench -- <command> --help",
     "",
     "Commands:",
@@ -36,10 +40,9 @@ const help = (): string => {
 const exitWith = (code: number) => Effect.sync(() => void (process.exitCode = code))
 
 const main = (args: ReadonlyArray<string>): Effect.Effect<void> => {
-  const [name, ...argv] = args
-  if (name === undefined || name === "--help" || name === "-h") {
-    return name === undefined ? Console.error(help()).pipe(Effect.zipRight(exitWith(2))) : Console.log(help())
-  }
+  if (args[0] === "--help" || args[0] === "-h") return Console.log(help())
+  // No command, or flags only (`npm run bench -- --smoke`): every benchmark.
+  const [name, argv] = args[0] === undefined || args[0].startsWith("-") ? ["all", args] : [args[0], args.slice(1)]
   const command = commands[name]
   if (command === undefined) {
     return Console.error(`bench: unknown command '${name}'\n\n${help()}`).pipe(Effect.zipRight(exitWith(2)))

@@ -1,0 +1,99 @@
+import type { RecoveryResult, ThroughputResult } from "./compare/report.js"
+import { formatNumber } from "./report.js"
+
+// The summary section of docs/benchmarks.md: each target of the benchmark brief against
+// what this run measured, met or missed and by how much. Built from the results `bench
+// all` collected; a target whose benchmark did not run says so.
+
+export type Results = Record<string, unknown>
+
+interface Target {
+  readonly target: string
+  readonly measured: string
+  readonly met: boolean | undefined
+}
+
+const f = formatNumber
+const verdict = (t: Target) => (t.met === undefined ? "not measured" : t.met ? "met" : "**missed**")
+
+const throughputTargets = (r: ThroughputResult | undefined): Array<Target> => {
+  const herald = r?.systems.find((s) => s.key === "herald")
+  const raw = r?.systems.find((s) => s.key === "raw")
+  const sio = r?.systems.find((s) => s.key === "socketio")
+  const at50 = herald?.rates.find((l) => Math.abs(l.load - 0.5) < 1e-9)
+  const ratio = herald !== undefined && raw !== undefined ? herald.saturation.deliveredPerSecond / raw.saturation.deliveredPerSecond : Number.NaN
+  const out: Array<Target> = [
+    {
+      target: "Herald end-to-end throughput ≥ 50% of raw JetStream",
+      measured: herald === undefined || raw === undefined ? "–"
+        : `${f(herald.saturation.deliveredPerSecond)} vs ${f(raw.saturation.deliveredPerSecond)} events/s: ×${ratio.toFixed(2)}` +
+          (ratio < 0.5 ? ` (short by ${Math.round((0.5 - ratio) * 100)} points of raw)` : ""),
+      met: Number.isFinite(ratio) ? ratio >= 0.5 : undefined
+    },
+    {
+      target: "Herald p99 at 50% load ≤ 10 ms",
+      measured: at50 === undefined ? "–" : `${f(at50.latencyMs.p99)} ms at ${f(at50.achieved)} events/s${at50.latencyMs.p99 > 10 ? ` (×${(at50.latencyMs.p99 / 10).toFixed(1)} the target)` : ""}`,
+      met: at50 === undefined ? undefined : at50.latencyMs.p99 <= 10
+    }
+  ]
+  if (herald !== undefined && sio !== undefined) {
+    const sio50 = sio.rates.find((l) => Math.abs(l.load - 0.5) < 1e-9)
+    out.push(
+      {
+        target: "Ahead of Socket.IO on throughput",
+        measured: `${f(herald.saturation.deliveredPerSecond)} vs ${f(sio.saturation.deliveredPerSecond)} events/s (×${(herald.saturation.deliveredPerSecond / sio.saturation.deliveredPerSecond).toFixed(2)})`,
+        met: herald.saturation.deliveredPerSecond > sio.saturation.deliveredPerSecond
+      },
+      {
+        target: "Ahead of Socket.IO on p99 (at 50% of each one's saturation)",
+        measured: at50 === undefined || sio50 === undefined ? "–" : `${f(at50.latencyMs.p99)} vs ${f(sio50.latencyMs.p99)} ms`,
+        met: at50 === undefined || sio50 === undefined ? undefined : at50.latencyMs.p99 < sio50.latencyMs.p99
+      }
+    )
+  }
+  return out
+}
+
+const recoveryTargets = (r: RecoveryResult | undefined): Array<Target> => {
+  const herald = r?.systems.find((s) => s.key === "herald")
+  const sio = r?.systems.find((s) => s.key === "socketio")
+  if (herald === undefined) return [{ target: "Zero lost or duplicated events through storms and restarts", measured: "–", met: undefined }]
+  const scenarios = [...herald.storms, ...herald.restarts]
+  const lost = scenarios.reduce((n, x) => n + x.correctness.lost, 0)
+  const dup = scenarios.reduce((n, x) => n + x.correctness.duplicated, 0)
+  const sioLost = sio === undefined ? undefined : [...sio.storms, ...sio.restarts].reduce((n, x) => n + x.correctness.lost, 0)
+  const out: Array<Target> = [{
+    target: "Zero lost or duplicated events through storms and restarts (where Socket.IO loses some)",
+    measured: `Herald: ${f(lost)} lost, ${f(dup)} duplicated over ${scenarios.length} scenarios${sioLost === undefined ? "" : `; Socket.IO: ${f(sioLost)} lost`}`,
+    met: lost === 0 && dup === 0 && scenarios.every((x) => x.completed)
+  }]
+  if (sio !== undefined) {
+    for (const [i, x] of herald.storms.entries()) {
+      const y = sio.storms[i]
+      if (y === undefined) continue
+      out.push({
+        target: `Ahead of Socket.IO on reconnect-storm time (${f(x.clients)} clients, ${f(x.rate)} events/s)`,
+        measured: `${x.completed ? `${f(x.caughtUpMs.max)} ms` : "not completed"} vs ${y.completed ? `${f(y.caughtUpMs.max)} ms` : `not completed (${y.aborted ?? "timed out"})`}`,
+        met: x.completed && (!y.completed || x.caughtUpMs.max < y.caughtUpMs.max)
+      })
+    }
+  }
+  return out
+}
+
+export const summarySection = (results: Results, command: string): string => {
+  const targets = [
+    ...throughputTargets(results["throughput"] as ThroughputResult | undefined),
+    ...recoveryTargets(results["recovery"] as RecoveryResult | undefined)
+  ]
+  return [
+    "## Summary: the targets against this run",
+    "",
+    `- Command: \`${command}\` (every section below comes from the same run; each section names its own command)`,
+    `- Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
+    "",
+    "| target | measured | verdict |",
+    "|---|---|---|",
+    ...targets.map((t) => `| ${t.target} | ${t.measured} | ${verdict(t)} |`)
+  ].join("\n")
+}
