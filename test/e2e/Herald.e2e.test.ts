@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
 import { createPublisher, type PublishAck } from "../../client/publisher.js"
 import { freshUser } from "../support/herald.js"
 import { awaitStatus, herald, httpGet, spawnHerald, startHerald } from "../support/HeraldProcess.js"
@@ -80,6 +80,29 @@ describe("Herald process, end to end", () => {
       expect(stored.map((m) => m.seq)).toEqual([...before, ...after].map((a) => a.seq))
       expect(stored.map((m) => (m.json as { id: string }).id)).toEqual([...before, ...after].map((a) => a.id))
       expect(second.output()).not.toContain("quarantined")
+    }), 120_000)
+
+  it.scopedLive("split by role: the edge serves sockets and no validation, the workers validate and serve no sockets", () =>
+    Effect.gen(function* () {
+      const nats = yield* makeNatsTestServer()
+      const edge = yield* startHerald({ NATS_URL: nats.url, HERALD_ROLE: "edge" })
+      const workers = yield* startHerald({ NATS_URL: nats.url, HERALD_ROLE: "workers" })
+      yield* awaitStatus(edge.port, "/readyz", 200)
+      yield* awaitStatus(workers.port, "/readyz", 200)
+      expect((yield* httpGet(edge.port, "/")).body).toContain("<title>Herald")
+      expect((yield* httpGet(workers.port, "/")).status).toBe(404)
+      expect((yield* httpGet(workers.port, "/v1/ws")).status).toBe(404)
+
+      const user = freshUser()
+      const nc = yield* rawConnection(nats.url)
+      yield* rawPublish(nc, `notify.${user}.t-1.r-1`, JSON.stringify({ type: "tool_executing", user_id: user }))
+      yield* httpGet(workers.port, "/metrics").pipe(
+        Effect.filterOrFail((r) => r.body.includes('herald_ingest_invalid_events_total{reason="bad_envelope"} 1'), () => "not yet"),
+        Effect.retry({ times: 100, schedule: Schedule.spaced("100 millis") })
+      )
+      expect((yield* httpGet(edge.port, "/metrics")).body).not.toContain("herald_ingest_invalid_events_total{")
+      expect(workers.output()).toContain("projections running")
+      expect(edge.output()).not.toContain("projections running")
     }), 120_000)
 
   it.scopedLive("refuses to start on a bad setting, naming it", () =>
