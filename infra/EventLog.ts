@@ -1,7 +1,7 @@
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
 import { Effect, Stream } from "effect"
 import { Nats } from "./Nats.js"
-import { fromNatsIterator } from "./iterate.js"
+import { fromNatsConsume } from "./iterate.js"
 import { NatsFailure, natsFailure } from "./NatsErrors.js"
 
 // Reading the log through a durable consumer declared in the topology. Each record comes
@@ -33,20 +33,17 @@ export class EventLog extends Effect.Service<EventLog>()("herald/infra/EventLog"
 
     /** Records of a durable pull consumer, in stream order; fails if the consumer disappears. */
     const consume = (stream: string, consumer: string): Stream.Stream<StoredRecord, NatsFailure> =>
-      Stream.unwrapScoped(
-        Effect.gen(function* () {
-          const c = yield* Effect.tryPromise({ try: () => js.consumers.get(stream, consumer), catch: natsFailure(`get consumer ${stream}/${consumer}`) })
-          const messages = yield* Effect.acquireRelease(
-            Effect.tryPromise({ try: () => c.consume({ max_messages: 512, abort_on_missing_resource: true }), catch: natsFailure(`consume ${stream}/${consumer}`) }),
-            (m) => Effect.sync(() => m.stop())
-          )
-          // The iterator ends only when the consumer or stream went away: surface that.
-          const ended = new NatsFailure({ reason: "ConsumerNotFound", operation: `consume ${stream}/${consumer}`, message: "the consumer stopped delivering" })
-          return fromNatsIterator(messages, natsFailure(`consume ${stream}/${consumer}`)).pipe(
-            Stream.map(toRecord),
-            Stream.concat(Stream.fail(ended))
-          )
-        })
+      Stream.unwrap(
+        Effect.map(
+          Effect.tryPromise({ try: () => js.consumers.get(stream, consumer), catch: natsFailure(`get consumer ${stream}/${consumer}`) }),
+          (c) =>
+            fromNatsConsume(
+              (callback: (m: JsMsg) => void) => c.consume({ max_messages: 512, abort_on_missing_resource: true, callback }),
+              natsFailure(`consume ${stream}/${consumer}`),
+              // It ends by itself only when the consumer or stream went away: surface that.
+              new NatsFailure({ reason: "ConsumerNotFound", operation: `consume ${stream}/${consumer}`, message: "the consumer stopped delivering" })
+            ).pipe(Stream.map(toRecord))
+        )
       )
 
     /**
@@ -55,18 +52,19 @@ export class EventLog extends Effect.Service<EventLog>()("herald/infra/EventLog"
      * disturb the durable consumers. `ack` is a no-op.
      */
     const read = (stream: string, from: number): Stream.Stream<StoredRecord, NatsFailure> =>
-      Stream.unwrapScoped(
-        Effect.gen(function* () {
-          const c = yield* Effect.tryPromise({
+      Stream.unwrap(
+        Effect.map(
+          Effect.tryPromise({
             try: () => js.consumers.get(stream, from <= 1 ? { deliver_policy: DeliverPolicy.All } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from }),
             catch: natsFailure(`read ${stream} from ${from}`)
-          })
-          const messages = yield* Effect.acquireRelease(
-            Effect.tryPromise({ try: () => c.consume({ max_messages: 1024 }), catch: natsFailure(`read ${stream}`) }),
-            (m) => Effect.sync(() => m.stop())
-          )
-          return fromNatsIterator(messages, natsFailure(`read ${stream}`)).pipe(Stream.map((m) => ({ ...toRecord(m), ack: Effect.void })))
-        })
+          }),
+          (c) =>
+            fromNatsConsume(
+              (callback: (m: JsMsg) => void) => c.consume({ max_messages: 1024, callback }),
+              natsFailure(`read ${stream}`),
+              new NatsFailure({ reason: "Other", operation: `read ${stream}`, message: "the ordered consumer stopped delivering" })
+            ).pipe(Stream.map((m) => ({ ...toRecord(m), ack: Effect.void })))
+        )
       )
 
     return { consume, read } as const

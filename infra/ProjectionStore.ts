@@ -96,14 +96,15 @@ export class ProjectionStore extends Effect.Service<ProjectionStore>()("herald/i
         try: async () => {
           let last: Promise<BatchReply> = Promise.resolve({ seq: 0 })
           writes.forEach((w, i) => {
+            // Fresh headers: `append` (`set` would first look for the key to replace).
             const h = headers()
-            h.set("Nats-Batch-Id", id)
-            h.set("Nats-Batch-Sequence", String(i + 1))
-            if (w.expected !== undefined) h.set("Nats-Expected-Last-Subject-Sequence", String(w.expected))
-            if (w.value === undefined) h.set("KV-Operation", "DEL")
+            h.append("Nats-Batch-Id", id)
+            h.append("Nats-Batch-Sequence", String(i + 1))
+            if (w.expected !== undefined) h.append("Nats-Expected-Last-Subject-Sequence", String(w.expected))
+            if (w.value === undefined) h.append("KV-Operation", "DEL")
             const data = w.value === undefined ? undefined : encoder.encode(JSON.stringify(w.value))
             if (i < writes.length - 1) return nc.publish(subjectOf(bucket, w.key), data, { headers: h })
-            h.set("Nats-Batch-Commit", "1")
+            h.append("Nats-Batch-Commit", "1")
             last = nc.request(subjectOf(bucket, w.key), data, { headers: h, timeout: 10_000 }).then((m) => m.json<BatchReply>())
           })
           return await last

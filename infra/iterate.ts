@@ -1,4 +1,4 @@
-import { Effect, Option, Stream } from "effect"
+import { Chunk, Effect, Option, Stream } from "effect"
 
 // nats.js iterators are async generators: `return()` waits for the pending `next()`, so
 // interrupting a plain `Stream.fromAsyncIterable` over one hangs until a message arrives.
@@ -22,4 +22,60 @@ export const fromNatsIterator = <A, E>(iterable: AsyncIterable<A>, onError: (e: 
         )
       )
     )
+  )
+
+/** What nats.js `consume({ callback })` returns: stopped by the stream's release, `closed` when it ends. */
+interface Consuming {
+  readonly stop: (err?: Error) => void
+  readonly closed: () => Promise<void | Error>
+}
+
+/**
+ * The messages of a nats.js `consume()` in callback mode, in order and in chunks: each pull
+ * takes whatever arrived since the last one (nats.js hands over all messages of a socket read
+ * in one go), so a reader pays its per-element costs per chunk, not per message. Flow control
+ * stays the consumer's (pull batches, `max_ack_pending`). When the consumer stops by itself
+ * the stream fails with `onEnd` (`onError` of its error, if it has one), after the messages
+ * that came before.
+ */
+export const fromNatsConsume = <A, E>(
+  open: (push: (a: A) => void) => Promise<Consuming>,
+  onError: (e: unknown) => E,
+  onEnd: E
+): Stream.Stream<A, E> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      let buffer: Array<A> = []
+      let ended: E | undefined
+      let wake: (() => void) | undefined
+      const signal = () => {
+        const w = wake
+        wake = undefined
+        w?.()
+      }
+      const consuming = yield* Effect.acquireRelease(
+        Effect.tryPromise({ try: () => open((a) => { buffer.push(a); signal() }), catch: onError }),
+        (c) => Effect.sync(() => c.stop())
+      )
+      consuming.closed().then(
+        (err) => { ended = err instanceof Error ? onError(err) : onEnd; signal() },
+        (err: unknown) => { ended = onError(err); signal() }
+      )
+      // Resumed from a nats.js callback, the fiber runs once the socket read is parsed: by then
+      // the whole read is in the buffer.
+      const arrival = Effect.async<void>((resume) => {
+        wake = () => resume(Effect.void)
+        return Effect.sync(() => { wake = undefined })
+      })
+      const pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = Effect.suspend(() => {
+        if (buffer.length > 0) {
+          const chunk = Chunk.unsafeFromArray(buffer)
+          buffer = []
+          return Effect.succeed(chunk)
+        }
+        if (ended !== undefined) return Effect.fail(Option.some(ended))
+        return Effect.zipRight(arrival, pull)
+      })
+      return Stream.repeatEffectChunkOption(pull)
+    })
   )

@@ -1,11 +1,11 @@
-import { Effect, Either, Schedule, Stream } from "effect"
+import { type Chunk, Effect, Either, Schedule, Stream } from "effect"
 import { QUARANTINE_SAMPLE_BYTES } from "../domain/Quarantine.js"
-import { validateNotification } from "../domain/Validation.js"
+import type { InvalidEvent } from "../domain/Validation.js"
 import { EventLog, type StoredRecord } from "../infra/EventLog.js"
-import { HeraldConfig } from "../infra/HeraldConfig.js"
 import { Quarantine } from "../infra/Quarantine.js"
 import { INGEST_CONSUMER, STREAM, Topology } from "../infra/Topology.js"
 import { Metrics } from "./Metrics.js"
+import { RecordDecoder } from "./RecordDecoder.js"
 
 // Reads every message on notify.> in stream order through the `ingest-validator` durable
 // consumer. An invalid one is recorded in QUARANTINE with its sequence and reason, counted,
@@ -30,14 +30,10 @@ export class IngestValidator extends Effect.Service<IngestValidator>()("herald/s
     const quarantine = yield* Quarantine
     const metrics = yield* Metrics
     const topology = yield* Topology
-    const { maxEventBytes } = yield* HeraldConfig
+    const decoder = yield* RecordDecoder
 
-    const handle = Effect.fn("IngestValidator.handle")(function* (r: StoredRecord) {
-      const result = validateNotification(r, maxEventBytes)
-      if (Either.isRight(result)) {
-        metrics.ingested.inc({ type: result.right.type, priority: result.right.priority })
-      } else {
-        const { reason, message } = result.left
+    const quarantined = (r: StoredRecord, { reason, message }: InvalidEvent) =>
+      Effect.gen(function* () {
         yield* quarantine.record({
           seq: r.seq,
           subject: r.subject,
@@ -50,19 +46,43 @@ export class IngestValidator extends Effect.Service<IngestValidator>()("herald/s
         })
         metrics.invalid.inc({ reason })
         yield* Effect.logWarning(`quarantined seq ${r.seq} on ${r.subject}: ${reason}: ${message}`)
+      })
+
+    // A chunk of records as the consumer delivered it, in stream order; the valid ones are
+    // counted with one counter update per type and priority.
+    const handle = Effect.fn("IngestValidator.handle")(function* (records: Chunk.Chunk<StoredRecord>) {
+      const counts = new Map<string, { type: string; priority: string; n: number }>()
+      const count = () => {
+        for (const { type, priority, n } of counts.values()) metrics.ingested.inc({ type, priority }, n)
+        counts.clear()
       }
-      yield* r.ack
+      for (const r of records) {
+        const result = decoder.notification(r)
+        if (Either.isRight(result)) {
+          const { type, priority } = result.right
+          const key = `${type}|${priority}`
+          const c = counts.get(key)
+          if (c === undefined) counts.set(key, { type, priority, n: 1 })
+          else c.n++
+        } else {
+          count()
+          yield* quarantined(r, result.left)
+        }
+        yield* r.ack
+      }
+      count()
     })
 
     // Re-applying the topology before each (re)start recreates the consumer if the stream
     // was recreated under us; it is a no-op otherwise.
     yield* topology.ensure().pipe(
-      Effect.zipRight(Stream.runForEach(log.consume(STREAM, INGEST_CONSUMER), handle)),
+      Effect.zipRight(Stream.runForEachChunk(log.consume(STREAM, INGEST_CONSUMER), handle)),
       Effect.tapError((e) => Effect.logWarning(`ingest validator interrupted (${e.reason}: ${e.message}); resuming`)),
       Effect.retry(Schedule.exponential("250 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")))),
       Effect.forkScoped
     )
     yield* Effect.logInfo(`ingest validator consuming ${STREAM} as ${INGEST_CONSUMER}`)
     return {} as const
-  })
+  }),
+  dependencies: [RecordDecoder.Default]
 }) {}

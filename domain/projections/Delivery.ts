@@ -107,7 +107,7 @@ export const evolve = (state: DeliveryState, input: Input): DeliveryState => {
 
 export const restore = (docs: Docs.Documents<DeliveryRecord>): DeliveryState => {
   const open: Array<DeliveryRecord> = []
-  for (const [, r] of docs.all) if (isOpen(r)) open.push(r)
+  for (const [, r] of Docs.entries(docs)) if (isOpen(r)) open.push(r)
   return { docs, open: Open.fromDeliveries(open) }
 }
 

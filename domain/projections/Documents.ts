@@ -1,47 +1,74 @@
-import { HashMap, HashSet, Option } from "effect"
+import { HashMap, Option } from "effect"
 
-// A projection's persisted state: documents by key, plus the keys changed since the last
-// commit. Updates return a new value (structural sharing, O(log n)), so `evolve` stays pure
-// and the runner stores exactly the documents that changed, never the whole state.
+// A projection's persisted state: documents by key, as two immutable maps: those stored at
+// the last commit, and those changed since (a removal is `undefined`). Updates return a new
+// value and touch only the small map of changes, so `evolve` stays pure and cheap, and the
+// runner stores exactly the documents that changed, never the whole state.
 
 export interface Documents<D> {
-  readonly all: HashMap.HashMap<string, D>
-  /** Keys set or removed since the last `committed`; a removed key is absent from `all`. */
-  readonly changed: HashSet.HashSet<string>
+  /** Documents as of the last commit. */
+  readonly stored: HashMap.HashMap<string, D>
+  /** Keys set or removed since the last commit: the new document, or undefined for a removal. */
+  readonly changed: HashMap.HashMap<string, D | undefined>
 }
 
-export const empty = <D>(): Documents<D> => ({ all: HashMap.empty(), changed: HashSet.empty() })
+export const empty = <D>(): Documents<D> => ({ stored: HashMap.empty(), changed: HashMap.empty() })
 
 /** Documents as stored: nothing changed yet. */
 export const fromEntries = <D>(entries: Iterable<readonly [string, D]>): Documents<D> => ({
-  all: HashMap.fromIterable(entries),
-  changed: HashSet.empty()
+  stored: HashMap.fromIterable(entries),
+  changed: HashMap.empty()
 })
 
-export const get = <D>(docs: Documents<D>, key: string): D | undefined => Option.getOrUndefined(HashMap.get(docs.all, key))
+export const get = <D>(docs: Documents<D>, key: string): D | undefined => {
+  const changed = HashMap.get(docs.changed, key)
+  return Option.isSome(changed) ? changed.value : Option.getOrUndefined(HashMap.get(docs.stored, key))
+}
 
 export const set = <D>(docs: Documents<D>, key: string, doc: D): Documents<D> => ({
-  all: HashMap.set(docs.all, key, doc),
-  changed: HashSet.add(docs.changed, key)
+  stored: docs.stored,
+  changed: HashMap.set(docs.changed, key, doc)
 })
 
 export const remove = <D>(docs: Documents<D>, key: string): Documents<D> =>
-  HashMap.has(docs.all, key) ? { all: HashMap.remove(docs.all, key), changed: HashSet.add(docs.changed, key) } : docs
+  get(docs, key) === undefined ? docs : { stored: docs.stored, changed: HashMap.set(docs.changed, key, undefined) }
 
-export const size = <D>(docs: Documents<D>): number => HashMap.size(docs.all)
+/** How many keys changed since the last commit. */
+export const pending = <D>(docs: Documents<D>): number => HashMap.size(docs.changed)
+
+export const size = <D>(docs: Documents<D>): number => {
+  let n = HashMap.size(docs.stored)
+  for (const [key, doc] of docs.changed) n += (doc === undefined ? 0 : 1) - (HashMap.has(docs.stored, key) ? 1 : 0)
+  return n
+}
+
+/** Every current document, in no particular order. */
+export function* entries<D>(docs: Documents<D>): Iterable<readonly [string, D]> {
+  for (const entry of docs.stored) if (!HashMap.has(docs.changed, entry[0])) yield entry
+  for (const [key, doc] of docs.changed) if (doc !== undefined) yield [key, doc]
+}
 
 /** Drops stored documents from memory (not a removal: nothing is written). */
 export const forget = <D>(docs: Documents<D>, keys: ReadonlyArray<string>): Documents<D> =>
-  keys.length === 0 ? docs : { all: HashMap.removeMany(docs.all, keys), changed: docs.changed }
+  keys.length === 0 ? docs : { stored: HashMap.removeMany(docs.stored, keys), changed: docs.changed }
 
 /** What to store: each changed key with its document, or undefined for a removal. */
-export const changes = <D>(docs: Documents<D>): ReadonlyArray<readonly [string, D | undefined]> =>
-  Array.from(docs.changed, (key) => [key, get(docs, key)] as const)
+export const changes = <D>(docs: Documents<D>): ReadonlyArray<readonly [string, D | undefined]> => Array.from(docs.changed)
 
-/** The same documents, with the change set emptied (after they were stored). */
+/** The same documents, with the changes folded into the stored ones (after they were stored). */
 export const committed = <D>(docs: Documents<D>): Documents<D> =>
-  HashSet.size(docs.changed) === 0 ? docs : { all: docs.all, changed: HashSet.empty() }
+  HashMap.size(docs.changed) === 0
+    ? docs
+    : {
+      stored: HashMap.mutate(docs.stored, (stored) => {
+        for (const [key, doc] of docs.changed) {
+          if (doc === undefined) HashMap.remove(stored, key)
+          else HashMap.set(stored, key, doc)
+        }
+      }),
+      changed: HashMap.empty()
+    }
 
 /** Every document, sorted by key: a plain value two states can be compared by. */
 export const toSortedEntries = <D>(docs: Documents<D>): ReadonlyArray<readonly [string, D]> =>
-  Array.from(docs.all).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  Array.from(entries(docs)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))

@@ -72,11 +72,23 @@ export const totalsOf = (docs: Docs.Documents<MetricsDoc>): Totals => {
 
 const emptyHistogram: LatencyHistogram = { buckets: Array(LATENCY_BOUNDS_MS.length + 1).fill(0), sum_ms: 0, count: 0 }
 
-export const observe = (h: LatencyHistogram, ms: number): LatencyHistogram => {
-  const value = Math.max(0, Math.round(ms))
+const bucketOf = (value: number) => {
   const i = LATENCY_BOUNDS_MS.findIndex((bound) => value <= bound)
-  const at = i === -1 ? LATENCY_BOUNDS_MS.length : i
-  return { buckets: h.buckets.map((n, j) => (j === at ? n + 1 : n)), sum_ms: h.sum_ms + value, count: h.count + 1 }
+  return i === -1 ? LATENCY_BOUNDS_MS.length : i
+}
+
+export const observe = (h: LatencyHistogram, ms: number): LatencyHistogram => observeAll(h, [ms])
+
+/** `h` with every value of `ms` observed (one copy, however many values). */
+const observeAll = (h: LatencyHistogram, ms: ReadonlyArray<number>): LatencyHistogram => {
+  const buckets = [...h.buckets]
+  let sum = h.sum_ms
+  for (const m of ms) {
+    const value = Math.max(0, Math.round(m))
+    buckets[bucketOf(value)]! += 1
+    sum += value
+  }
+  return { buckets, sum_ms: sum, count: h.count + ms.length }
 }
 
 /** What one input adds to the totals. */
@@ -85,13 +97,26 @@ interface Tally {
   readonly latencies: Array<readonly [string, number]>
 }
 
-const bump = (counts: Readonly<Record<string, number>>, key: string) => ({ ...counts, [key]: (counts[key] ?? 0) + 1 })
-
+// One copy of each field an input touches (an input may carry hundreds of receipt entries).
 const addTally = (t: Totals, tally: Tally, source: Source, seq: number): Totals => {
-  let next: Totals = { ...t, applied: { ...t.applied, [source]: seq } }
-  for (const [field, key] of tally.counts) next = { ...next, [field]: bump(next[field], key) }
-  for (const [key, ms] of tally.latencies) next = { ...next, latency: { ...next.latency, [key]: observe(next.latency[key] ?? emptyHistogram, ms) } }
-  return next
+  const counts: Partial<Record<"events" | "invalid" | "deliveries", Record<string, number>>> = {}
+  for (const [field, key] of tally.counts) {
+    const c = (counts[field] ??= { ...t[field] })
+    c[key] = (c[key] ?? 0) + 1
+  }
+  let latency = t.latency
+  if (tally.latencies.length > 0) {
+    const byKey = new Map<string, Array<number>>()
+    for (const [key, ms] of tally.latencies) {
+      const values = byKey.get(key)
+      if (values === undefined) byKey.set(key, [ms])
+      else values.push(ms)
+    }
+    const next: Record<string, LatencyHistogram> = { ...t.latency }
+    for (const [key, values] of byKey) next[key] = observeAll(next[key] ?? emptyHistogram, values)
+    latency = next
+  }
+  return { ...t, ...counts, latency, applied: { ...t.applied, [source]: seq } }
 }
 
 const tracked = (docs: Docs.Documents<MetricsDoc>, key: string): Tracked | undefined => {
@@ -159,7 +184,7 @@ export const evolve = (state: MetricsState, input: Input): MetricsState => {
 
 export const restore = (docs: Docs.Documents<MetricsDoc>): MetricsState => {
   const open: Array<Tracked> = []
-  for (const [, d] of docs.all) if (d.kind === "open") open.push(d)
+  for (const [, d] of Docs.entries(docs)) if (d.kind === "open") open.push(d)
   return { docs, open: Open.fromDeliveries(open) }
 }
 

@@ -38,6 +38,8 @@ export interface ProjectionsResult {
   readonly count: number
   readonly rate: number
   readonly seconds: number
+  /** HERALD_ROLE of the Herald process in the steady phase. */
+  readonly role: "all" | "workers"
   readonly results: ReadonlyArray<SyncResult>
   readonly filesystem: string
   readonly machine: MachineInfo
@@ -80,8 +82,8 @@ export const projectionsSection = (r: ProjectionsResult, argv: ReadonlyArray<str
     "",
     markdownTable(...throughputTable(r)),
     "",
-    `**Lag under steady load**: a Herald process (\`HERALD_ROLE=all\`: ingest validator, edge, the three projections on their ` +
-      `durable consumers) takes over the rebuilt states, then events (asked: ${formatNumber(r.rate)}/s; the events/s column is ` +
+    `**Lag under steady load**: a Herald process (\`HERALD_ROLE=${r.role}\`: ingest validator, ${r.role === "all" ? "edge, " : ""}the three projections on their ` +
+      `durable consumers) takes over the rebuilt states (the ingest validator catches up with the backlog first), then events (asked: ${formatNumber(r.rate)}/s; the events/s column is ` +
       `what the publisher achieved) and their receipts arrive for ${r.seconds} s. Lag is what \`projections status\` shows ` +
       "(last sequence − stored checkpoint, summed over the sources), sampled every 100 ms; events arrive in bursts every 100 ms, " +
       "so a lag of one burst is the floor. Herald CPU is its process's CPU time over the phase (100% = one core).",

@@ -8,7 +8,7 @@ import { Nats } from "../../infra/Nats.js"
 import { NatsEndpoint } from "../../infra/NatsEndpoint.js"
 import { locateNatsServer } from "../../infra/NatsServerProcess.js"
 import { ProjectionStore } from "../../infra/ProjectionStore.js"
-import { Topology } from "../../infra/Topology.js"
+import { INGEST_CONSUMER, STREAM, Topology } from "../../infra/Topology.js"
 import { ProjectionRunner } from "../../services/projections/ProjectionRunner.js"
 import { ProjectionStatus } from "../../services/projections/ProjectionStatus.js"
 import { StreamAdmin } from "../../infra/StreamAdmin.js"
@@ -32,12 +32,15 @@ const usage = `Flags:
   --seconds N    length of the steady phase (default 10)
   --sync MODE    only always (as nats.conf) or only default (the server's 2 min); both without it
   --dir PATH     parent of the temporary store (default: the OS temp dir)
+  --role ROLE    HERALD_ROLE of the Herald process in the steady phase: all (default) or workers
+  --cpu-prof DIR write a V8 CPU profile of that Herald process into DIR
   --smoke        tiny sizes, no docs (for tests)
   --no-write     do not update docs/benchmarks.md`
 
 const flags = {
   count: { type: "string" }, rate: { type: "string" }, seconds: { type: "string" }, sync: { type: "string" },
-  dir: { type: "string" }, smoke: { type: "boolean" }, "no-write": { type: "boolean" }
+  dir: { type: "string" }, role: { type: "string" }, "cpu-prof": { type: "string" }, smoke: { type: "boolean" },
+  "no-write": { type: "boolean" }
 } as const
 
 const options = (argv: ReadonlyArray<string>) =>
@@ -47,7 +50,12 @@ const options = (argv: ReadonlyArray<string>) =>
     if (f.sync !== undefined && f.sync !== "always" && f.sync !== "default") {
       return yield* new BenchUsageError({ message: `--sync takes always or default (got ${JSON.stringify(f.sync)}); without it both are measured` })
     }
+    if (f.role !== undefined && f.role !== "all" && f.role !== "workers") {
+      return yield* new BenchUsageError({ message: `--role takes all or workers (got ${JSON.stringify(f.role)})` })
+    }
     return {
+      role: (f.role ?? "all") as "all" | "workers",
+      cpuProfDir: f["cpu-prof"],
       count: yield* intFlag("count", f.count, smoke ? 400 : 20_000),
       rate: yield* intFlag("rate", f.rate, smoke ? 100 : 250),
       seconds: yield* intFlag("seconds", f.seconds, smoke ? 1 : 10),
@@ -96,12 +104,16 @@ const measure = (o: Options, binary: string, sync: Sync) =>
         yield* progress(`sync ${sync}: rebuild ${p.name}: ${records} records in ${seconds.toFixed(2)} s (${Math.round(records / seconds)} records/s)`)
       }
 
-      yield* progress(`sync ${sync}: ${o.rate} events/s for ${o.seconds} s into a Herald process (HERALD_ROLE=all)`)
+      yield* progress(`sync ${sync}: ${o.rate} events/s for ${o.seconds} s into a Herald process (HERALD_ROLE=${o.role})`)
       // Herald takes the leases the rebuilds handed back and loads the rebuilt states; the
-      // steady phase starts once all three are caught up.
-      const herald = yield* startBenchHerald({ natsUrl: server.url, jwtSecret: "bench-projections", role: "all", cpuProfDir: undefined })
+      // steady phase starts once all three and the ingest validator are caught up.
+      const herald = yield* startBenchHerald({ natsUrl: server.url, jwtSecret: "bench-projections", role: o.role, cpuProfDir: o.cpuProfDir })
       const caughtUp = run(lags).pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (l) => Object.values(l).every((n) => n === 0) }))
       yield* caughtUp
+      // The ingest validator starts on the whole backlog: its catch-up is not part of the steady phase either.
+      yield* Effect.tryPromise({ try: () => server.jsm.consumers.info(STREAM, INGEST_CONSUMER), catch: (e) => new BenchFailed({ message: `ingest consumer: ${String(e)}` }) }).pipe(
+        Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (ci) => ci.num_pending === 0 && ci.num_ack_pending === 0 })
+      )
       const cpuBefore = yield* cpuSeconds(herald.pid)
       const samples: Record<string, Array<number>> = Object.fromEntries(PROJECTIONS.map((p) => [p.name, []]))
       const sampler = yield* run(lags).pipe(
@@ -145,7 +157,7 @@ export const runProjections = (argv: ReadonlyArray<string>) =>
     const before = loadavg()[0] ?? 0
     const results = yield* Effect.forEach(o.syncs, (sync) => measure(o, binary, sync))
     const load = [before, loadavg()[0] ?? 0] as const
-    const result: ProjectionsResult = { load, count: o.count, rate: o.rate, seconds: o.seconds, results, filesystem, machine }
+    const result: ProjectionsResult = { load, count: o.count, rate: o.rate, seconds: o.seconds, role: o.role, results, filesystem, machine }
     printProjections(result)
     if (o.write) {
       yield* writeSection("projections", projectionsSection(result, argv))

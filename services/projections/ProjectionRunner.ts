@@ -1,16 +1,15 @@
 import { hostname } from "node:os"
-import { type Chunk, Effect, HashSet, Schedule, Schema, Stream, SubscriptionRef } from "effect"
+import { Chunk, Duration, Effect, Queue, Schedule, Schema, SchemaAST, Stream } from "effect"
 import * as Docs from "../../domain/projections/Documents.js"
 import {
-  type AnyProjection, type Checkpoint, type Checkpointed, type Input, markCommitted, requiredNotificationSeq, type Source,
-  sourcesOf, step, ZERO
+  type AnyProjection, type Checkpoint, type Checkpointed, markCommitted, type Source, sourcesOf, step, ZERO
 } from "../../domain/projections/Projection.js"
-import { EventLog } from "../../infra/EventLog.js"
+import { EventLog, type StoredRecord } from "../../infra/EventLog.js"
 import type { NatsFailure } from "../../infra/NatsErrors.js"
-import { HeraldConfig } from "../../infra/HeraldConfig.js"
 import { MAX_ATOMIC_WRITES, ProjectionStore, type Write } from "../../infra/ProjectionStore.js"
 import { projectionBucket, projectionConsumer, Topology } from "../../infra/Topology.js"
-import { toInput } from "./Inputs.js"
+import { RecordDecoder } from "../RecordDecoder.js"
+import { Intake } from "./Intake.js"
 import { acquireLease, LEASE_KEY, LeaseLost, releaseLease, RENEW_MS } from "./Lease.js"
 import { CHECKPOINT_KEY, loadState } from "./StoredState.js"
 
@@ -22,10 +21,29 @@ import { CHECKPOINT_KEY, loadState } from "./StoredState.js"
 // skipped and those after it come again: nothing is lost, nothing is applied twice.
 // A commit too large for one batch (one input touching a thousand documents) is split, the
 // checkpoint last; each projection's `evolve` finishes such a partial commit idempotently.
+// Records arrive in chunks, as each consumer delivers them, into one inbox; one loop lets them
+// gather until their commit is due, then applies them and commits: its costs are per commit,
+// not per message.
 
 /** Commit before the pending documents would no longer fit one batch beside lease and checkpoint. */
 const COMMIT_AT = 900
 const DOCS_PER_BATCH = MAX_ATOMIC_WRITES - 2
+/** Records applied per commit at most. */
+const COMMIT_RECORDS = 1024
+/**
+ * How long records wait for their commit (from the first one read): 50 ms after a quiet spell,
+ * 200 ms while records keep coming (the last commit of records was at most that long before),
+ * none when a backlog fills whole commits. Under load this makes fewer, larger commits, and a
+ * delivery created and then sent within one window is written once.
+ */
+const QUIET_WINDOW_MS = 50
+const BUSY_WINDOW_MS = 200
+const RECEIPT_WAIT_WARN_MS = 30_000
+const TICK_MS = 250
+
+const TICK = "tick" as const
+/** What the loop receives: records of one source as its consumer delivered them, or a tick. */
+type Arrival = { readonly source: Source; readonly records: Chunk.Chunk<StoredRecord> } | typeof TICK
 
 export interface Progress {
   readonly projection: string
@@ -38,19 +56,16 @@ export interface Progress {
   readonly seconds: number
 }
 
-type Item =
-  | { readonly _tag: "Record"; readonly input: Input; readonly ack: Effect.Effect<void> }
-  /** A record at or below the checkpoint (delivered again): acked, not even decoded. */
-  | { readonly _tag: "Skip"; readonly source: Source; readonly ack: Effect.Effect<void> }
-  | { readonly _tag: "Tick" }
-const TICK: Item = { _tag: "Tick" }
+/** A document schema without transformations encodes a valid document to itself: no Schema pass then. */
+const encoderOf = <D>(schema: Schema.Schema<D, any>): ((doc: D) => unknown) =>
+  SchemaAST.encodedAST(schema.ast) === schema.ast ? (doc) => doc : Schema.encodeSync(schema)
 
 export class ProjectionRunner extends Effect.Service<ProjectionRunner>()("herald/services/projections/ProjectionRunner", {
   effect: Effect.gen(function* () {
     const store = yield* ProjectionStore
     const topology = yield* Topology
     const log = yield* EventLog
-    const { maxEventBytes } = yield* HeraldConfig
+    const decoder = yield* RecordDecoder
     const holder = `${hostname()}/${process.pid}/${Math.random().toString(36).slice(2, 8)}`
 
     const session = (p: AnyProjection, mode: "live" | "rebuild", onProgress: (p: Progress) => Effect.Effect<void>) =>
@@ -80,9 +95,17 @@ export class ProjectionRunner extends Effect.Service<ProjectionRunner>()("herald
           current: loaded.state as Checkpointed<any>,
           committed: loaded.state.checkpoint,
           revisions: loaded.revisions,
-          /** Per source, the ack of the last record applied: the consumers ack all up to it. */
-          acks: new Map<Source, Effect.Effect<void>>(),
+          /** Per source, the ack of the highest record applied (or skipped): the consumers ack all up to it. */
+          acks: new Map<Source, { readonly seq: number; readonly ack: Effect.Effect<void> }>(),
+          /** Records applied since the last commit. */
+          pending: 0,
+          /** When the first record not yet applied was read (0: none). */
+          firstRead: 0,
+          /** Whether the last round filled a commit: records are waiting, apply them without delay. */
+          backlog: false,
           lastCommit: 0,
+          /** When records were last committed. */
+          lastFlow: 0,
           applied: 0,
           started: Date.now()
         }
@@ -98,26 +121,31 @@ export class ProjectionRunner extends Effect.Service<ProjectionRunner>()("herald
           const at = sources.map((src) => `${src} ${s.committed[src]}`).join(", ")
           yield* Effect.logInfo(`projection ${p.name}: resuming after ${at} (${Docs.size(s.current.state.docs)} documents)`)
         }
-        const reached = () => sources.every((src) => s.committed[src] >= until[src])
+        const reached = (c: Checkpoint) => sources.every((src) => c[src] >= until[src])
+        const encode = encoderOf(p.document)
+        const first = (key: string) => (p.storeFirst?.(key) === true ? 0 : 1)
 
         // Acks applied records once their effects are stored (or were, for skipped ones).
         const ackApplied = Effect.suspend(() => {
-          const acks = [...s.acks.values()]
+          const acks = Array.from(s.acks.values(), (a) => a.ack)
           s.acks.clear()
           return Effect.all(acks, { discard: true })
         })
+        const noteAck = (source: Source, r: StoredRecord) => {
+          const last = s.acks.get(source)
+          if (last === undefined || last.seq <= r.seq) s.acks.set(source, { seq: r.seq, ack: r.ack })
+        }
 
         const commit = Effect.gen(function* () {
-          const first = (key: string) => (p.storeFirst?.(key) === true ? 0 : 1)
           // A document created and removed since the last commit was never stored: nothing to write.
           const changes = Docs.changes(s.current.state.docs).filter(([key, doc]) => doc !== undefined || s.revisions.has(key))
           const docs = changes
             .map(([key, doc]): Write => {
-              const value = doc === undefined ? undefined : Schema.encodeSync(p.document)(doc)
+              const value = doc === undefined ? undefined : encode(doc)
               const expected = s.revisions.get(key)
               return expected === undefined ? { key, value } : { key, value, expected }
             })
-            .sort((a, b) => first(a.key) - first(b.key))
+          if (p.storeFirst !== undefined) docs.sort((a, b) => first(a.key) - first(b.key))
           const checkpoint: Write = {
             key: CHECKPOINT_KEY,
             value: { projection: p.name, version: p.version, sources: Object.fromEntries(sources.map((src) => [src, { epoch: epochs[src], seq: s.current.checkpoint[src] }])) },
@@ -144,61 +172,86 @@ export class ProjectionRunner extends Effect.Service<ProjectionRunner>()("herald
           }
           s.committed = s.current.checkpoint
           s.lastCommit = Date.now()
+          if (s.pending > 0) s.lastFlow = s.lastCommit
+          s.pending = 0
           yield* ackApplied
           const seconds = (Date.now() - s.started) / 1000
           yield* onProgress({ projection: p.name, checkpoint: s.committed, until, applied: s.applied, documents: Docs.size(s.current.state.docs), seconds })
         }).pipe(Effect.withSpan("ProjectionRunner.commit", { attributes: { projection: p.name } }))
 
-        const notified = yield* SubscriptionRef.make(s.current.checkpoint.NOTIFICATIONS)
-        const handle = (items: Chunk.Chunk<Item>) =>
-          Effect.gen(function* () {
-            for (const item of items) {
-              if (item._tag === "Tick") continue
-              if (item._tag === "Skip") {
-                s.acks.set(item.source, item.ack)
-                continue
-              }
-              if (HashSet.size(s.current.state.docs.changed) >= COMMIT_AT) yield* commit
-              s.current = step(p, s.current, item.input)
-              s.acks.set(item.input.source, item.ack)
-              s.applied++
-            }
-            yield* SubscriptionRef.set(notified, s.current.checkpoint.NOTIFICATIONS)
-            const moved = sources.some((src) => s.current.checkpoint[src] !== s.committed[src])
-            if (moved || HashSet.size(s.current.state.docs.changed) > 0 || Date.now() - s.lastCommit >= RENEW_MS) yield* commit
-            else yield* ackApplied
-            return mode === "live" || !reached()
-          })
+        const intake = new Intake(s.current.checkpoint, decoder)
+        // Delivered again, already applied: acked with the next commit, not even decoded.
+        const again = (source: Source) => (r: StoredRecord) => noteAck(source, r)
+        const read = (source: Source, records: Chunk.Chunk<StoredRecord>) => {
+          if (intake.read(source, records, s.current.checkpoint, again(source)) > 0 && s.firstRead === 0) s.firstRead = Date.now()
+        }
+        let warned: number | undefined
+        const warnWaiting = Effect.suspend(() => {
+          const w = intake.waiting
+          if (w === undefined || warned === w.seq || Date.now() - w.since < RECEIPT_WAIT_WARN_MS) return Effect.void
+          warned = w.seq
+          return Effect.logWarning(`projection ${p.name}: a receipt waits for NOTIFICATIONS ${w.required}, not applied yet`)
+        })
 
-        // A receipt waits until the notifications it names are applied (see requiredNotificationSeq).
-        // The edge acks only what it delivered; a receipt still waiting after a while is reported.
-        const awaitNotified = (seq: number) =>
-          seq <= 0
-            ? Effect.void
-            : notified.changes.pipe(Stream.takeUntil((n) => n >= seq), Stream.runDrain, Effect.race(
-              Effect.logWarning(`projection ${p.name}: a receipt waits for NOTIFICATIONS ${seq}, not applied yet`).pipe(Effect.delay("30 seconds"), Effect.zipRight(Effect.never))
-            ))
-        const inOrder = (item: Item): Effect.Effect<Item> =>
-          item._tag === "Record" ? Effect.as(awaitNotified(requiredNotificationSeq(item.input)), item) : Effect.succeed(item)
-        const feed = (source: Source): Stream.Stream<Item, NatsFailure> =>
-          (mode === "live"
+        /** Applies what may be applied, until nothing is left or the commit is full; whether it is full. */
+        const applyReady = (): boolean => {
+          for (;;) {
+            if (s.pending >= COMMIT_RECORDS || Docs.pending(s.current.state.docs) >= COMMIT_AT) return true
+            const item = intake.next(s.current.checkpoint)
+            if (item === undefined) return false
+            s.current = step(p, s.current, item.input)
+            noteAck(item.input.source, item.record)
+            s.applied++
+            s.pending++
+          }
+        }
+        const commitDue = () => s.firstRead + (s.firstRead - s.lastFlow <= BUSY_WINDOW_MS ? BUSY_WINDOW_MS : QUIET_WINDOW_MS)
+
+        // The sources' consumers feed one inbox, chunk by chunk; the loop below applies and commits.
+        const inbox = yield* Queue.bounded<Arrival>(256)
+        const feed = (source: Source): Stream.Stream<StoredRecord, NatsFailure> =>
+          mode === "live"
             ? Stream.unwrap(Effect.as(topology.positionConsumer(p, source, s.committed[source]), log.consume(source, projectionConsumer(p))))
             : log.read(source, 1)
-          ).pipe(
-            // The checkpoint only grows, so reading it here (another fiber moves it) can only miss a skip, which `step` makes.
-            Stream.map((record): Item =>
-              record.seq <= s.current.checkpoint[source]
-                ? { _tag: "Skip", source, ack: record.ack }
-                : { _tag: "Record", input: toInput(source, record, maxEventBytes), ack: record.ack }),
-            (items: Stream.Stream<Item, NatsFailure>) => (source === "RECEIPTS" ? Stream.mapEffect(items, inOrder) : items)
-          )
+        const feeds = Effect.forEach(sources, (source) => Stream.runForEachChunk(feed(source), (records) => Queue.offer(inbox, { source, records })), {
+          concurrency: "unbounded",
+          discard: true
+        })
+        // Wakes an idle loop now and then, to renew the lease (and report a receipt waiting too long).
+        const ticks = Effect.forever(Effect.delay(Queue.offer(inbox, TICK), TICK_MS))
+        const arrived = (a: Arrival) => { if (a !== TICK) read(a.source, a.records) }
+        const readInbox = Effect.map(Queue.takeAll(inbox), Chunk.forEach(arrived))
+        // Nothing new: wait for records or a tick.
+        const idle = Effect.zipRight(Effect.map(Queue.take(inbox), arrived), readInbox)
+        const round = Effect.gen(function* () {
+          yield* readInbox
+          if (s.firstRead === 0) yield* idle
+          if (s.firstRead > 0 && !s.backlog) {
+            const wait = commitDue() - Date.now()
+            if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+            yield* readInbox
+          }
+          s.firstRead = 0
+          s.backlog = false
+          while (applyReady()) {
+            s.backlog = true
+            yield* commit
+          }
+          if (mode === "rebuild" && reached(s.current.checkpoint)) {
+            if (s.pending > 0) yield* commit
+            return false
+          }
+          if (s.pending > 0 || Date.now() >= s.lastCommit + RENEW_MS) yield* commit
+          else yield* ackApplied
+          yield* warnWaiting
+          return true
+        })
 
         yield* commit
-        if (mode === "rebuild" && reached()) return s.committed
-        yield* Stream.mergeAll([...sources.map(feed), Stream.tick(`${RENEW_MS} millis`).pipe(Stream.as<Item>(TICK))], { concurrency: "unbounded" }).pipe(
-          // Up to 1024 records or 50 ms per commit: fewer, larger atomic writes (each stores the lease and checkpoint too).
-          Stream.groupedWithin(1024, "50 millis"),
-          Stream.runForEachWhile(handle)
+        if (mode === "rebuild" && reached(s.committed)) return s.committed
+        yield* Effect.raceFirst(
+          Effect.repeat(round, { while: (more) => more }),
+          Effect.all([feeds, ticks], { concurrency: "unbounded", discard: true })
         )
         return s.committed
       }).pipe(Effect.scoped)
@@ -217,5 +270,6 @@ export class ProjectionRunner extends Effect.Service<ProjectionRunner>()("herald
     })
 
     return { live, rebuild, holder } as const
-  })
+  }),
+  dependencies: [RecordDecoder.Default]
 }) {}
