@@ -35,3 +35,16 @@ export const intFlag = (name: string, value: string | undefined, fallback: numbe
     ? Effect.succeed(n)
     : Effect.fail(new BenchUsageError({ message: `--${name} must be a whole number ≥ ${min} (got ${JSON.stringify(value)})` }))
 }
+
+/** Keeps every run bounded: a value over `max` is a usage error. */
+export const atMost = (name: string, max: number) => <A extends number | ReadonlyArray<number>>(flag: Effect.Effect<A, BenchUsageError>) =>
+  Effect.filterOrFail(flag, (v) => (typeof v === "number" ? [v] : (v as ReadonlyArray<number>)).every((n) => n <= max),
+    () => new BenchUsageError({ message: `--${name} takes values up to ${max.toLocaleString("en-US")}` }))
+
+/** Comma-separated whole numbers ≥ 1 (1 to 10 of them), or `fallback` when the flag is absent. */
+export const intListFlag = (name: string, value: string | undefined, fallback: ReadonlyArray<number>) =>
+  value === undefined
+    ? Effect.succeed(fallback)
+    : Effect.forEach(value.split(","), (v) => intFlag(name, v.trim(), 0, 1)).pipe(
+        Effect.filterOrFail((xs) => xs.length > 0 && xs.length <= 10, () => new BenchUsageError({ message: `--${name} takes 1 to 10 values` }))
+      )

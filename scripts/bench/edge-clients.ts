@@ -93,15 +93,19 @@ const open = (url: string, user: string): Promise<BenchSocket> =>
     ws.once("open", () => resolveOpen(socket))
   })
 
-/** Opens a socket as `user`, authenticates and waits for `ready`; terminated when the scope closes. */
-export const connectClient = (url: string, user: string, secret: string): Effect.Effect<BenchSocket, BenchFailed, Scope.Scope> =>
+/** Opens a socket as `user` once the upgrade is done, without a frame sent; terminated when the scope closes. */
+export const openClient = (url: string, user: string): Effect.Effect<BenchSocket, BenchFailed, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: () => open(url, user),
       catch: (e) => new BenchFailed({ message: `${user}: cannot connect: ${e instanceof Error ? e.message : String(e)}` })
     }),
     (s) => Effect.sync(() => s.terminate())
-  ).pipe(
+  )
+
+/** Opens a socket as `user`, authenticates and waits for `ready`; terminated when the scope closes. */
+export const connectClient = (url: string, user: string, secret: string): Effect.Effect<BenchSocket, BenchFailed, Scope.Scope> =>
+  openClient(url, user).pipe(
     Effect.tap((s) =>
       Effect.tryPromise({
         try: async () => {

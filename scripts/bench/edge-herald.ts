@@ -18,12 +18,16 @@ export interface HeraldOptions {
   readonly role: "all" | "edge" | "workers"
   /** Write a V8 CPU profile of Herald into this directory when it exits. */
   readonly cpuProfDir: string | undefined
+  /** Open Herald's inspector on a free loopback port (to make it collect garbage before a memory reading). */
+  readonly inspect?: boolean
 }
 
 export interface BenchHerald {
   readonly pid: number
   readonly port: number
   readonly wsUrl: string
+  /** The inspector's WebSocket URL when started with `inspect`. */
+  readonly inspectorUrl: string | undefined
   /** The last 64 KiB of Herald's output. */
   readonly log: () => string
   /** How Herald ended ("code 1", "signal SIGKILL"), or undefined while it runs. */
@@ -58,7 +62,7 @@ const stop = (child: ChildProcess) =>
 /** Starts Herald and waits until /readyz answers 200; stopped when the scope closes. */
 export const startBenchHerald = (o: HeraldOptions): Effect.Effect<BenchHerald, BenchFailed, Scope.Scope> =>
   Effect.gen(function* () {
-    const profile = o.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`]
+    const profile = [...(o.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`]), ...(o.inspect === true ? ["--inspect=127.0.0.1:0"] : [])]
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
         spawn(process.execPath, [...profile, "--import", "tsx", "services/main.ts"], {
@@ -104,7 +108,8 @@ export const startBenchHerald = (o: HeraldOptions): Effect.Effect<BenchHerald, B
     )
     const ended = () =>
       child.signalCode !== null ? `signal ${child.signalCode}` : child.exitCode !== null ? `code ${child.exitCode}` : undefined
-    return { pid: child.pid ?? -1, port, wsUrl: `ws://127.0.0.1:${port}/v1/ws`, log: () => log, ended }
+    const inspectorUrl = /Debugger listening on (ws:\/\/\S+)/.exec(log)?.[1]
+    return { pid: child.pid ?? -1, port, wsUrl: `ws://127.0.0.1:${port}/v1/ws`, inspectorUrl, log: () => log, ended }
   })
 
 /**

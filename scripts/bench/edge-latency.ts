@@ -13,10 +13,18 @@ interface Recorder {
   readonly latencies: Float64Array
   count: number
   outOfOrder: number
+  /** Arrival times (clock ms) of the first and the latest event. */
+  firstAt: number
+  lastAt: number
 }
 
-const recorder = (capacity: number): Recorder => ({ latencies: new Float64Array(Math.max(1, capacity)), count: 0, outOfOrder: 0 })
-const record = (r: Recorder, ms: number) => void (r.latencies[r.count++ % r.latencies.length] = ms)
+const recorder = (capacity: number): Recorder =>
+  ({ latencies: new Float64Array(Math.max(1, capacity)), count: 0, outOfOrder: 0, firstAt: Number.NaN, lastAt: Number.NaN })
+const record = (r: Recorder, ms: number, at: number) => {
+  if (r.count === 0) r.firstAt = at
+  r.lastAt = at
+  r.latencies[r.count++ % r.latencies.length] = ms
+}
 const pct = (core: number) => `${Math.round(core * 100)}%`
 const summary = (r: Recorder) => latencySummary(r.latencies.subarray(0, Math.min(r.count, r.latencies.length)))
 
@@ -25,16 +33,28 @@ interface BenchArgs {
   readonly sent_at?: unknown
 }
 
+export interface ClientPlan extends Pick<PhaseOptions, "clients"> {
+  /** The channel client i subscribes to, live (default: `user` for every client). */
+  readonly channel?: (i: number) => string
+  /** Clients connecting at once (default 20). */
+  readonly concurrency?: number
+}
+
 /**
  * Connects the clients and the NATS subscription (in the caller's scope) and warms the
  * publisher; returns the measurement of one rate, to be called once per rate.
  */
-export const latencyRig = (rig: Rig, o: Pick<PhaseOptions, "clients">) =>
+export const latencyRig = (rig: Rig, o: ClientPlan) =>
   Effect.gen(function* () {
     const users = Array.from({ length: o.clients }, (_, i) => `bench-u${i}`)
-    yield* rig.progress(`connecting ${o.clients} clients, each subscribed live to 'user'`)
-    const sockets = yield* Effect.forEach(users, (u) =>
-      Effect.tap(connectClient(rig.herald.wsUrl, u, rig.secret), (s) => subscribeLive(s, "user")), { concurrency: 20 })
+    const channel = o.channel ?? (() => "user")
+    yield* rig.progress(`connecting ${formatNumber(o.clients)} clients, each its own user, subscribed live to ${o.channel === undefined ? "'user'" : "their channel"}`)
+    let connected = 0
+    const sockets = yield* Effect.forEach(users, (u, i) =>
+      Effect.tap(connectClient(rig.herald.wsUrl, u, rig.secret), (s) =>
+        Effect.zipRight(subscribeLive(s, channel(i)), o.clients >= 1000 && ++connected % 1000 === 0
+          ? rig.progress(`${formatNumber(connected)} of ${formatNumber(o.clients)} clients subscribed`) : Effect.void)),
+      { concurrency: o.concurrency ?? 20 })
     const ws = new Map<string, Recorder>()
     const nats = new Map<string, Recorder>()
     let stray = 0
@@ -46,7 +66,7 @@ export const latencyRig = (rig: Rig, o: Pick<PhaseOptions, "clients">) =>
         if (r === undefined) return void stray++
         if (f.seq <= last) r.outOfOrder++
         last = f.seq
-        record(r, at - Number(args.sent_at))
+        record(r, at - Number(args.sent_at), at)
       }
     }
     yield* Effect.acquireRelease(
@@ -56,7 +76,7 @@ export const latencyRig = (rig: Rig, o: Pick<PhaseOptions, "clients">) =>
             const at = clock()
             const args = ((m.json() as { payload?: { tool_args?: BenchArgs } }).payload?.tool_args ?? {})
             const r = nats.get(String(args.phase))
-            if (r !== undefined) record(r, at - Number(args.sent_at))
+            if (r !== undefined) record(r, at - Number(args.sent_at), at)
           }
         })
       ),
@@ -87,13 +107,15 @@ export const latencyRig = (rig: Rig, o: Pick<PhaseOptions, "clients">) =>
         yield* rig.progress(
           `${name}: ${formatNumber(run.published)} published at ${formatNumber(run.achievedRate)}/s (at most ${formatNumber(run.maxBehindMs)} ms behind schedule, ` +
             `${formatNumber(run.maxInFlight)} in flight), ${formatNumber(delivered)} delivered; p50 ${formatNumber(lat.p50)} ms, p99 ${formatNumber(lat.p99)} ms, ` +
-            `p99.9 ${formatNumber(lat.p999)} ms (NATS subscriber p50 ${formatNumber(viaNats.p50)} ms); event-loop delay max ${formatNumber(heraldLoopDelayMs.max)} ms; ` +
+            `p99.9 ${formatNumber(lat.p999)} ms (NATS subscriber p50 ${formatNumber(viaNats.p50)} ms, publish ack p50 ${formatNumber(run.ackMs.p50)} ms); ` +
+            `event-loop delay max ${formatNumber(heraldLoopDelayMs.max)} ms; ` +
             `CPU Herald ${pct(cpu.herald)}, nats-server ${pct(cpu.nats)}, bench ${pct(cpu.bench)}, idle role ${pct(cpu.idleRole)}, others ${pct(cpu.others)}` +
             (passed ? "" : ` — CHECK FAILED (failed ${run.failed} ${run.firstError ?? ""}, out of order ${r.outOfOrder}, stray ${stray})`)
         )
         return {
-          rate, achievedRate: run.achievedRate, published: run.published, delivered, failed: run.failed, outOfOrder: r.outOfOrder,
-          role: rig.role, maxBehindMs: run.maxBehindMs, maxInFlight: run.maxInFlight, latencyMs: lat, natsLatencyMs: viaNats, cpu,
+          rate, achievedRate: run.achievedRate, published: run.published, delivered, deliveredRate: delivered / ((r.lastAt - r.firstAt) / 1000 + 1 / rate),
+          failed: run.failed, outOfOrder: r.outOfOrder,
+          role: rig.role, maxBehindMs: run.maxBehindMs, maxInFlight: run.maxInFlight, latencyMs: lat, natsLatencyMs: viaNats, ackLatencyMs: run.ackMs, cpu,
           heraldLoopDelayMs, passed
         } satisfies LatencyResult
       })

@@ -5,6 +5,7 @@ import type { HeraldPublisher } from "../../client/publisher.js"
 import { RECEIPTS_STREAM, STREAM } from "../../infra/Topology.js"
 import { clock } from "./edge-clients.js"
 import { BenchFailed } from "./command.js"
+import { type LatencySummary, latencySummary } from "./edge-report.js"
 
 // The load of `bench edge`: tool_executing events whose tool_args carry the send time
 // (`sent_at`, high-resolution ms) and the phase they belong to; an open-loop publisher
@@ -18,6 +19,12 @@ const fail = (what: string) => (e: unknown) => new BenchFailed({ message: `${wha
 /** Publishes event `i` of `phase` to `user`'s run, its send time taken just before the publish call. */
 export type Send = (user: string, phase: string, i: number) => Promise<unknown>
 
+/** The run an event of `user` in `phase` goes to. */
+export type RunOf = (user: string, phase: string) => string
+
+/** One run per phase (`r-<phase>`), the same id under every user. */
+export const runPerPhase: RunOf = (_user, phase) => `r-${phase}`
+
 const rawEvent = (user: string, run: string, phase: string, i: number) => {
   const id = ulid()
   const body = {
@@ -28,15 +35,15 @@ const rawEvent = (user: string, run: string, phase: string, i: number) => {
 }
 
 /** `js.publish` of the envelope, made (id, timestamp, JSON) after the send time is taken. */
-export const rawSend = (js: JetStreamClient): Send => (user, phase, i) => {
-  const e = rawEvent(user, `r-${phase}`, phase, i)
+export const rawSend = (js: JetStreamClient, runOf: RunOf = runPerPhase): Send => (user, phase, i) => {
+  const e = rawEvent(user, runOf(user, phase), phase, i)
   return js.publish(e.subject, e.data, { msgID: e.id, timeout: 30_000 })
 }
 
 /** `createPublisher(...).toolExecuting`, as an agent publishes: validation, id and encoding in the call. */
-export const librarySend = (publisher: HeraldPublisher): Send => (user, phase, i) =>
+export const librarySend = (publisher: HeraldPublisher, runOf: RunOf = runPerPhase): Send => (user, phase, i) =>
   publisher.toolExecuting(
-    { user_id: user, thread_id: "t-1", run_id: `r-${phase}`, agent_name: "bench" },
+    { user_id: user, thread_id: "t-1", run_id: runOf(user, phase), agent_name: "bench" },
     { tool_name: "data_analyzer", tool_args: { ...QUERY, phase, i, sent_at: clock() } }
   )
 
@@ -49,6 +56,8 @@ export interface PacedRun {
   /** How late the last publish call of a tick was against its schedule, at most (ms). */
   readonly maxBehindMs: number
   readonly maxInFlight: number
+  /** From the publish call to its ack (the event stored): the part of a client's latency before Herald can read the event. */
+  readonly ackMs: LatencySummary
 }
 
 /**
@@ -70,13 +79,17 @@ export const publishPaced = (
   let behind = 0
   let lastCall = 0
   let finished = false
+  const acks = new Float64Array(total)
   return new Promise<PacedRun>((done) => {
     const started = performance.now()
     const finish = () => {
       if (finished) return
       finished = true
       const spanSeconds = (lastCall - started) / 1000 + 1 / rate
-      done({ published: next - failed, failed, firstError, achievedRate: next / spanSeconds, maxBehindMs: behind, maxInFlight: peak })
+      done({
+        published: next - failed, failed, firstError, achievedRate: next / spanSeconds, maxBehindMs: behind, maxInFlight: peak,
+        ackMs: latencySummary(acks.subarray(0, settled - failed))
+      })
     }
     const settle = () => {
       inFlight--
@@ -86,11 +99,14 @@ export const publishPaced = (
       while (next < total && !signal.aborted && inFlight < maxInFlight && started + next * interval <= performance.now()) {
         const i = next++
         const user = users[i % users.length]!
-        lastCall = performance.now()
-        behind = Math.max(behind, lastCall - (started + i * interval))
+        const calledAt = (lastCall = performance.now())
+        behind = Math.max(behind, calledAt - (started + i * interval))
         inFlight++
         peak = Math.max(peak, inFlight)
-        send(user, phase, i).then(settle, (e: unknown) => {
+        send(user, phase, i).then(() => {
+            acks[settled - failed] = performance.now() - calledAt
+            settle()
+          }, (e: unknown) => {
             failed++
             firstError ??= e instanceof Error ? e.message : String(e)
             settle()

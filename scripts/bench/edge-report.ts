@@ -28,6 +28,8 @@ export interface LatencyResult {
   readonly achievedRate: number
   readonly published: number
   readonly delivered: number
+  /** Events delivered per second, from the first arrival to the last (plus one interval). */
+  readonly deliveredRate: number
   readonly failed: number
   readonly outOfOrder: number
   readonly maxBehindMs: number
@@ -35,6 +37,8 @@ export interface LatencyResult {
   readonly latencyMs: LatencySummary
   /** The same events at a plain NATS subscriber in the benchmark's process: the part Herald is not in. */
   readonly natsLatencyMs: LatencySummary
+  /** From the publish call to its ack: until then the event is not in the stream for Herald to read. */
+  readonly ackLatencyMs: LatencySummary
   readonly heraldLoopDelayMs: { readonly p99: number; readonly max: number }
   readonly cpu: Cpu
   readonly passed: boolean

@@ -5,7 +5,7 @@ import { connect } from "@nats-io/transport-node"
 import { createPublisher } from "../../client/publisher.js"
 import { BenchFailed } from "./command.js"
 import { type BenchHerald, cpuSeconds, machineBusySeconds, ownCpuSeconds, startBenchHerald } from "./edge-herald.js"
-import { librarySend, rawSend, type Send, settle } from "./edge-load.js"
+import { librarySend, rawSend, type RunOf, runPerPhase, type Send, settle } from "./edge-load.js"
 import type { Cpu } from "./edge-report.js"
 import { type BenchServer, startBenchServer } from "./server.js"
 
@@ -40,6 +40,10 @@ export interface RigOptions {
   readonly sync: "default" | "always"
   readonly cpuProfDir: string | undefined
   readonly publisher: "raw" | "library"
+  /** The run each published event goes to (default: one run per phase). */
+  readonly runOf?: RunOf
+  /** Herald with its inspector open (BenchHerald.inspectorUrl). */
+  readonly inspect?: boolean
 }
 
 /** Starts a nats-server and a Herald with `role` against it, and a publisher; all stopped with the scope. */
@@ -49,13 +53,14 @@ export const startRig = (o: RigOptions, role: "all" | "edge", progress: Rig["pro
       binary: o.binary, label: `edge-${role}`, parentDir: o.dir, jetstream: o.sync === "always" ? ["sync_interval: always"] : []
     })
     const secret = randomBytes(24).toString("hex")
-    const herald = yield* startBenchHerald({ natsUrl: server.url, jwtSecret: secret, role, cpuProfDir: o.cpuProfDir })
+    const herald = yield* startBenchHerald({ natsUrl: server.url, jwtSecret: secret, role, cpuProfDir: o.cpuProfDir, inspect: o.inspect === true })
+    const runOf = o.runOf ?? runPerPhase
     const send = o.publisher === "library"
-      ? librarySend(yield* Effect.acquireRelease(Effect.sync(() => createPublisher({ servers: server.url })), (p) => Effect.promise(() => p.close())))
+      ? librarySend(yield* Effect.acquireRelease(Effect.sync(() => createPublisher({ servers: server.url })), (p) => Effect.promise(() => p.close())), runOf)
       : rawSend(jetstream(yield* Effect.acquireRelease(
         Effect.tryPromise({ try: () => connect({ servers: server.url, name: "herald-bench-edge-publisher" }), catch: failure("publisher connection") }),
         (nc) => Effect.promise(() => nc.close())
-      )))
+      )), runOf)
     yield* progress(`role ${role}: Herald ready on port ${herald.port} (pid ${herald.pid}), its own nats-server`)
     return { server, herald, role, idlePids: [], secret, send, progress: (line: string) => progress(`${role}: ${line}`) } satisfies Rig
   })

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os"
 import { resolve } from "node:path"
 import { Effect } from "effect"
 import { locateNatsServer } from "../../infra/NatsServerProcess.js"
-import { BenchFailed, type BenchCommand, BenchUsageError, intFlag, parseFlags } from "./command.js"
+import { atMost, BenchFailed, type BenchCommand, BenchUsageError, intFlag, intListFlag, parseFlags } from "./command.js"
 import { type CatchUpRound, catchUpRound, publishBacklogs } from "./edge-catchup.js"
 import { latencyRig } from "./edge-latency.js"
 import { type CatchUpResult, type EdgeResult, edgeSection, type LatencyResult, printEdge, type Role } from "./edge-report.js"
@@ -39,18 +39,6 @@ const flags = {
   "cpu-prof": { type: "string" }, dir: { type: "string" }, smoke: { type: "boolean" }, "no-write": { type: "boolean" }
 } as const
 
-/** Keeps every run bounded: a value over `max` is a usage error. */
-const atMost = (name: string, max: number) => <A extends number | ReadonlyArray<number>>(flag: Effect.Effect<A, BenchUsageError>) =>
-  Effect.filterOrFail(flag, (v) => (typeof v === "number" ? [v] : (v as ReadonlyArray<number>)).every((n) => n <= max),
-    () => new BenchUsageError({ message: `--${name} takes values up to ${max.toLocaleString("en-US")}` }))
-
-const listFlag = (name: string, value: string | undefined, fallback: ReadonlyArray<number>) =>
-  value === undefined
-    ? Effect.succeed(fallback)
-    : Effect.forEach(value.split(","), (v) => intFlag(name, v.trim(), 0, 1)).pipe(
-        Effect.filterOrFail((xs) => xs.length > 0 && xs.length <= 10, () => new BenchUsageError({ message: `--${name} takes 1 to 10 values` }))
-      )
-
 const oneOf = <A extends string, F extends A | undefined>(name: string, value: string | undefined, allowed: ReadonlyArray<A>, fallback: F) =>
   value === undefined ? Effect.succeed<A | F>(fallback)
   : (allowed as ReadonlyArray<string>).includes(value) ? Effect.succeed<A | F>(value as A)
@@ -70,10 +58,10 @@ const options = (argv: ReadonlyArray<string>) =>
     const only = yield* oneOf("only", f.only, ["latency", "catchup"] as const, undefined)
     return {
       clients: yield* atMost("clients", 5_000)(intFlag("clients", f.clients, smoke ? 4 : 100)),
-      rates: yield* atMost("rates", 50_000)(listFlag("rates", f.rates, smoke ? [200] : [500, 2_000, 5_000])),
+      rates: yield* atMost("rates", 50_000)(intListFlag("rates", f.rates, smoke ? [200] : [500, 2_000, 5_000])),
       seconds: yield* atMost("seconds", 300)(intFlag("seconds", f.seconds, smoke ? 1 : 10)),
       warmup: yield* atMost("warmup", 60)(intFlag("warmup", f.warmup, smoke ? 0 : 2, 0)),
-      sizes: yield* atMost("sizes", 1_000_000)(listFlag("sizes", f.sizes, smoke ? [10, 300] : [10, 1_000, 100_000])),
+      sizes: yield* atMost("sizes", 1_000_000)(intListFlag("sizes", f.sizes, smoke ? [10, 300] : [10, 1_000, 100_000])),
       rounds: yield* atMost("rounds", 20)(intFlag("rounds", f.rounds, smoke ? 1 : 3)),
       latency: only !== "catchup",
       catchUp: only !== "latency",

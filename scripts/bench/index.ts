@@ -3,10 +3,12 @@ import { Cause, Console, Effect, Exit } from "effect"
 import { allCommand } from "./all.js"
 import type { BenchCommand } from "./command.js"
 import { edge } from "./edge.js"
+import { fanout } from "./fanout.js"
 import { recoveryCommand } from "./compare/recovery-command.js"
 import { throughputCommand } from "./compare/throughput-command.js"
 import { projections } from "./projections.js"
 import { publish } from "./publish.js"
+import { replay } from "./replay.js"
 import { syncInterval } from "./sync-interval.js"
 
 // `npm run bench` runs every benchmark (`all`); `npm run bench -- <command> [--flags]` one
@@ -18,8 +20,10 @@ const commands: Readonly<Record<string, BenchCommand>> = {
   throughput: throughputCommand,
   recovery: recoveryCommand,
   edge,
+  fanout,
   projections,
   publish,
+  replay,
   "sync-interval": syncInterval
 }
 
