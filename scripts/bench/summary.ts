@@ -1,5 +1,7 @@
 import type { RecoveryResult, ThroughputResult } from "./compare/report.js"
-import { formatNumber } from "./report.js"
+import type { FanoutResult } from "./fanout-report.js"
+import type { ReplayResult } from "./replay-report.js"
+import { formatNumber, percentile } from "./report.js"
 
 // The summary section of docs/benchmarks.md: each target of the benchmark brief against
 // what this run measured, met or missed and by how much. Built from the results `bench
@@ -81,9 +83,54 @@ const recoveryTargets = (r: RecoveryResult | undefined): Array<Target> => {
   return out
 }
 
+const perConnectionKiB = (m: { readonly beforeMiB: number; readonly withClientsMiB: number }, clients: number) =>
+  ((m.withClientsMiB - m.beforeMiB) * 1024) / clients
+
+const fanoutTargets = (r: FanoutResult | undefined): Array<Target> => {
+  if (r === undefined) return [{ target: "Edge memory ≤ 2× a bare ws server per idle connection", measured: "–", met: undefined }]
+  const memory = r.sizes.map((x) => ({ clients: x.clients, ratio: perConnectionKiB(x.herald, x.clients) / perConnectionKiB(x.bare, x.clients), herald: perConnectionKiB(x.herald, x.clients), bare: perConnectionKiB(x.bare, x.clients) }))
+  const counts = r.sizes.flatMap((x) => [x.consumers.before.notifications, x.consumers.idle.notifications, x.consumers.afterLoad.notifications])
+  return [
+    {
+      target: "Edge memory ≤ 2× a bare ws server per idle connection",
+      measured: memory.map((m) => `${f(m.clients)} clients: ${m.herald.toFixed(1)} vs ${m.bare.toFixed(1)} KiB (×${m.ratio.toFixed(1)})`).join("; "),
+      met: memory.every((m) => m.ratio <= 2)
+    },
+    {
+      target: "JetStream consumers constant in the number of clients",
+      measured: r.sizes.map((x) => `${f(x.clients)} clients: ${x.consumers.idle.notifications} on NOTIFICATIONS (${x.consumers.before.notifications} with none)`).join("; "),
+      met: new Set(counts).size === 1
+    }
+  ]
+}
+
+const median = (xs: ReadonlyArray<number>) => percentile([...xs].sort((a, b) => a - b), 50)
+
+const replayTargets = (r: ReplayResult | undefined): Array<Target> => {
+  const big = r?.cases.find((c) => c.channel === "run" && c.missed === 100_000)
+  const out: Array<Target> = [{
+    target: "100,000 missed events replayed to `caught_up` in under 2 s",
+    measured: big === undefined || r === undefined ? "–"
+      : `${f(median(big.caughtUpMs))} ms (median of ${big.caughtUpMs.length}; a ${f(r.events)}-event stream over ${f(r.subjects)} subjects)` +
+        (median(big.caughtUpMs) >= 2000 ? ` (×${(median(big.caughtUpMs) / 2000).toFixed(2)} the target)` : ""),
+    met: big === undefined ? undefined : median(big.caughtUpMs) < 2000 && big.passed
+  }]
+  for (const x of r?.storms ?? []) {
+    const done = x.run.caughtUpMs.filter(Number.isFinite)
+    out.push({
+      target: `Reconnect storm, ${f(x.clients)} clients with cursors (${x.edge}): every client exact`,
+      measured: `all caught up after ${f(Math.max(...done))} ms (p50 ${f(median(done))}); ${x.run.exactClients} of ${x.clients} exact`,
+      met: x.passed
+    })
+  }
+  return out
+}
+
 export const summarySection = (results: Results, command: string): string => {
   const targets = [
     ...throughputTargets(results["throughput"] as ThroughputResult | undefined),
+    ...fanoutTargets(results["fanout"] as FanoutResult | undefined),
+    ...replayTargets(results["replay"] as ReplayResult | undefined),
     ...recoveryTargets(results["recovery"] as RecoveryResult | undefined)
   ]
   return [
