@@ -63,3 +63,7 @@ export interface ApiErrorReply {
 
 export const natsApiFailure = (operation: string) => (e: ApiErrorReply): NatsFailure =>
   new NatsFailure({ reason: reasonOfApi(e.err_code, e.code), operation, message: `${e.description} (${e.err_code})` })
+
+/** A status reply to a request (`NATS/1.0 <code> <description>`), e.g. from a direct get. */
+export const natsStatusFailure = (operation: string) => (code: number, description: string): NatsFailure =>
+  new NatsFailure({ reason: code === 404 ? "NotFound" : reasonOfApi(0, code), operation, message: `${code} ${description}`.trim() })

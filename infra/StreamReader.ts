@@ -1,10 +1,9 @@
-import { DeliverPolicy, type StoredMsg } from "@nats-io/jetstream"
-import { Effect, Option, Schedule, Stream } from "effect"
+import { DeliverPolicy } from "@nats-io/jetstream"
+import { Effect, Fiber, Option, Queue, Schedule, Stream } from "effect"
+import { directGetBatch, type StoredMessage } from "./DirectGet.js"
 import { fromNatsIterator } from "./iterate.js"
 import { Nats } from "./Nats.js"
 import { type NatsFailure, natsFailure } from "./NatsErrors.js"
-
-const isNotFound = (e: unknown) => natsFailure("direct get")(e).reason === "NotFound"
 
 // Reads of NOTIFICATIONS for the socket edge, without a consumer per client:
 //  - `replay`: the messages matching a filter after a sequence, by batch direct gets
@@ -12,51 +11,55 @@ const isNotFound = (e: unknown) => natsFailure("direct get")(e).reason === "NotF
 //  - `tail`: every message after a sequence, through one ordered consumer per edge, which
 //    nats.js recreates from the last delivered sequence after a reconnect (no gap).
 
-export interface LogMessage {
-  readonly seq: number
-  readonly subject: string
-  readonly data: Uint8Array
-}
+export type LogMessage = StoredMessage
 
 const REPLAY_BATCH = 1024
 const REPLAY_BATCH_BYTES = 1024 * 1024
+/**
+ * Direct gets in flight per edge. The server answers them mostly one after another, each
+ * passing over every message between its cursor and its matches; a reconnect storm's
+ * thousand requests sent at once would queue there until the later ones time out and are
+ * sent again. Queued here instead, each one in flight is answered at once.
+ */
+const REQUESTS_IN_FLIGHT = 16
 
 export class StreamReader extends Effect.Service<StreamReader>()("herald/infra/StreamReader", {
   effect: Effect.gen(function* () {
-    const { js, jsm } = yield* Nats
+    const { nc, js } = yield* Nats
+    // Permits as tokens in a queue: a returned one wakes only the longest waiter (Effect's
+    // semaphore wakes every waiter on each release, costly with a thousand of them).
+    const permits = yield* Queue.bounded<true>(REQUESTS_IN_FLIGHT)
+    yield* Queue.offerAll(permits, Array.from({ length: REQUESTS_IN_FLIGHT }, () => true as const))
+    const inFlight = <A, E>(request: Effect.Effect<A, E>) =>
+      Effect.acquireUseRelease(Queue.take(permits), () => request, () => Queue.offer(permits, true))
 
     /** One batch of messages matching `filter` with seq ≥ `from`; `more` says whether others follow. */
     const batch = (stream: string, filter: string, from: number) =>
-      Effect.tryPromise({
-        try: async () => {
-          const out: Array<LogMessage> = []
-          let more = false
-          try {
-            const iter = await jsm.direct.getBatch(stream, { seq: from, batch: REPLAY_BATCH, max_bytes: REPLAY_BATCH_BYTES, next_by_subj: filter })
-            for await (const m of iter as AsyncIterable<StoredMsg>) {
-              out.push({ seq: m.seq, subject: m.subject, data: m.data })
-              more = m.pending > 0
-            }
-          } catch (e) {
-            // "no results" is how the server answers a batch with nothing after `from`.
-            if (!isNotFound(e)) throw e
-          }
-          return { messages: out, more }
-        },
-        catch: natsFailure(`direct get ${stream} ${filter} from ${from}`)
-      }).pipe(
+      inFlight(directGetBatch(nc, stream, { seq: from, batch: REPLAY_BATCH, maxBytes: REPLAY_BATCH_BYTES, filter })).pipe(
         // A server restart or leader change answers with a timeout or no responders: the
         // read is idempotent, so it is tried again for a few seconds before giving up.
         Effect.retry({ schedule: Schedule.exponential("100 millis").pipe(Schedule.upTo("8 seconds")), while: (e) => e.retryable })
       )
 
-    /** Every message matching `filter` with seq > `after`, up to the end of the stream as it is read. */
+    /**
+     * Every message matching `filter` with seq > `after`, up to the end of the stream as it
+     * is read, one batch per element. The next batch is requested as soon as one is handed
+     * out, so it arrives while the caller is busy with the current one; never more than one
+     * batch ahead, so memory stays bounded per reader.
+     */
     const replay = (stream: string, filter: string, after: number): Stream.Stream<ReadonlyArray<LogMessage>, NatsFailure> =>
-      Stream.paginateEffect(after + 1, (from) =>
-        Effect.map(batch(stream, filter, from), ({ messages, more }) => {
-          const last = messages.at(-1)
-          const next = more && last !== undefined ? Option.some(last.seq + 1) : Option.none<number>()
-          return [messages as ReadonlyArray<LogMessage>, next] as const
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const scope = yield* Effect.scope
+          const request = (from: number) => Effect.forkIn(batch(stream, filter, from), scope)
+          return Stream.paginateEffect(yield* request(after + 1), (pending) =>
+            Effect.flatMap(Fiber.join(pending), ({ messages, more }) => {
+              const last = messages.at(-1)
+              return more && last !== undefined
+                ? Effect.map(request(last.seq + 1), (next) => [messages, Option.some(next)] as const)
+                : Effect.succeed([messages, Option.none()] as const)
+            })
+          )
         })
       ).pipe(Stream.filter((chunk) => chunk.length > 0))
 

@@ -14,6 +14,7 @@ import { EdgeMetrics } from "./edge/EdgeMetrics.js"
 import { Hub } from "./edge/Hub.js"
 import { LiveFeed } from "./edge/LiveFeed.js"
 import { Receipts } from "./edge/Receipts.js"
+import { ValidatedEvents } from "./edge/ValidatedEvents.js"
 import { IngestValidator } from "./IngestValidator.js"
 import { Metrics } from "./Metrics.js"
 import { ProjectionsLive } from "./projections/Projections.js"
@@ -35,7 +36,7 @@ const Core = Layer.mergeAll(HttpServer.Default, TokenVerifier.Default, Hub.Defau
 
 const EdgeLive = Layer.merge(Edge.Default, WebPage.Default).pipe(
   Layer.provide(LiveFeed.Default),
-  Layer.provide(Layer.mergeAll(Receipts.Default, EdgeMetrics.Default))
+  Layer.provide(Layer.mergeAll(Receipts.Default, EdgeMetrics.Default, ValidatedEvents.Default))
 )
 
 const Workers = Layer.merge(IngestValidator.Default, ProjectionsLive)

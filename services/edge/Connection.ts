@@ -1,13 +1,15 @@
+import type { Duplex } from "node:stream"
 import { Deferred, Effect, Either, Queue, Runtime, Stream } from "effect"
 import { ulid } from "ulid"
 import type { WebSocket } from "ws"
 import { CloseCodes, type CloseKind } from "../../domain/CloseCodes.js"
 import { type Channel, channelFilter, channelMatches, parseChannel, parseFrame } from "../../domain/Protocol.js"
 import { planResume } from "../../domain/Resume.js"
-import { validateNotification } from "../../domain/Validation.js"
 import type { EdgeSettings } from "../../infra/HeraldConfig.js"
+import type { LogMessage } from "../../infra/StreamReader.js"
 import { STREAM } from "../../infra/Topology.js"
 import type { EdgeContext } from "./EdgeContext.js"
+import { eventFrame, eventFrameOf, framePrefix } from "./Frames.js"
 import type { LiveEvent, Subscriber } from "./Hub.js"
 
 // One client connection (SPEC §4). Frames are handled one at a time, in order. Each
@@ -21,13 +23,12 @@ const MAX_BUFFERED_EVENTS = 100_000
 
 interface Subscription {
   readonly channel: Channel
+  /** The start of this channel's event frames, up to the seq. */
+  readonly framePrefix: string
   lastSeq: number
   /** Live events that arrived while the subscription was being set up or replayed. */
   buffer: Array<LiveEvent> | null
 }
-
-const eventFrame = (channel: string, seq: number, json: string) =>
-  `{"op":"event","channel":${JSON.stringify(channel)},"seq":${seq},"event":${json}}`
 
 // Refills at rateLimit per second; the burst (4 × rateLimit) lets a client resubscribe a
 // few hundred channels at once after a reconnect.
@@ -45,7 +46,8 @@ const tokenBucket = (settings: EdgeSettings) => {
   }
 }
 
-export const serveConnection = (ws: WebSocket, ctx: EdgeContext) =>
+/** Serves one upgraded connection; `socket` is the one `ws` writes to (corked around a replay batch). */
+export const serveConnection = (ws: WebSocket, socket: Duplex, ctx: EdgeContext) =>
   Effect.gen(function* () {
     const connectionId = ulid()
     const inbox = yield* Queue.unbounded<string>()
@@ -64,10 +66,10 @@ export const serveConnection = (ws: WebSocket, ctx: EdgeContext) =>
       ws.close(CloseCodes[kind].code, Buffer.from(reason).subarray(0, 123).toString())
     }
     // Live frames close a client that lets more than maxBufferedBytes pile up. Replay frames
-    // skip that check: a replay waits for the socket to take each chunk (≤ 1 MiB).
-    const send = (text: string, written?: () => void, paced = false): boolean => {
+    // skip that check: a replay waits for the socket to take each batch (≤ 1 MiB).
+    const send = (frame: string | Buffer, written?: () => void, paced = false): boolean => {
       if (ws.readyState !== ws.OPEN) return false
-      ws.send(text, written === undefined ? undefined : () => written())
+      ws.send(frame, { binary: false }, written === undefined ? undefined : () => written())
       if (!paced && ws.bufferedAmount > ctx.settings.maxBufferedBytes) {
         close("slow_consumer")
         return false
@@ -78,10 +80,10 @@ export const serveConnection = (ws: WebSocket, ctx: EdgeContext) =>
     const error = (code: string, message: string, channel?: string) =>
       reply({ op: "error", code, message, ...(channel !== undefined ? { channel } : {}) })
 
-    const deliverTo = (sub: Subscription, seq: number, json: string, mode: "live" | "replay", written?: () => void): boolean => {
-      if (seq <= sub.lastSeq || !send(eventFrame(sub.channel.name, seq, json), written, mode === "replay")) return false
+    const deliverLive = (sub: Subscription, seq: number, json: string): boolean => {
+      if (seq <= sub.lastSeq || !send(eventFrame(sub.framePrefix, seq, json))) return false
       sub.lastSeq = seq
-      ctx.metrics.eventsSent.inc({ mode })
+      ctx.metrics.eventsSent.inc({ mode: "live" })
       ctx.receipts.sent(userId as string, sub.channel.name, connectionId, seq)
       return true
     }
@@ -92,7 +94,7 @@ export const serveConnection = (ws: WebSocket, ctx: EdgeContext) =>
       deliver: (event) => {
         for (const sub of subs.values()) {
           if (!channelMatches(sub.channel, event.ids)) continue
-          if (sub.buffer === null) deliverTo(sub, event.seq, event.json, "live")
+          if (sub.buffer === null) deliverLive(sub, event.seq, event.json)
           else if (sub.buffer.push(event) > MAX_BUFFERED_EVENTS) close("slow_consumer")
         }
       },
@@ -122,13 +124,38 @@ export const serveConnection = (ws: WebSocket, ctx: EdgeContext) =>
         })
       )
 
+    // One batch of the backlog, its invalid messages left out, written corked (one write for
+    // the batch). Flow control: the effect completes once the socket has taken the last frame,
+    // and only then is the next batch handed over.
+    const sendBatch = (sub: Subscription, batch: ReadonlyArray<LogMessage>) =>
+      Effect.async<void>((resume) => {
+        const frames: Array<{ readonly seq: number; readonly frame: string | Buffer }> = []
+        for (const m of batch) {
+          if (m.seq <= sub.lastSeq) continue
+          const event = ctx.eventJson(m)
+          if (event !== undefined) frames.push({ seq: m.seq, frame: eventFrameOf(sub.framePrefix, m.seq, event) })
+        }
+        const done = () => resume(Effect.void)
+        const sent: Array<number> = []
+        socket.cork()
+        for (const [i, f] of frames.entries()) {
+          if (!send(f.frame, i === frames.length - 1 ? done : undefined, true)) break
+          sub.lastSeq = f.seq
+          sent.push(f.seq)
+        }
+        socket.uncork()
+        ctx.metrics.eventsSent.inc({ mode: "replay" }, sent.length)
+        ctx.receipts.sentAll(userId as string, sub.channel.name, connectionId, sent)
+        if (sent.length < frames.length || frames.length === 0) done()
+      })
+
     const subscribe = (name: string, since: number | undefined, epoch: string | undefined) =>
       Effect.gen(function* () {
         const channel = parseChannel(name)
         if (Either.isLeft(channel)) return error("bad_request", channel.left, name)
         if (subs.has(name)) return error("already_subscribed", `already subscribed to ${name}`, name)
         const started = Date.now()
-        const sub: Subscription = { channel: channel.right, lastSeq: Number.MAX_SAFE_INTEGER, buffer: [] }
+        const sub: Subscription = { channel: channel.right, framePrefix: framePrefix(name), lastSeq: Number.MAX_SAFE_INTEGER, buffer: [] }
         subs.set(name, sub)
         ctx.metrics.subscriptions.inc()
         const position = yield* ctx.position
@@ -136,24 +163,13 @@ export const serveConnection = (ws: WebSocket, ctx: EdgeContext) =>
         sub.lastSeq = plan.cursor
         reply({ op: "subscribed", channel: name, epoch: position.epoch, recovered: plan.recovered, seq: plan.cursor })
         if (plan.replay) {
-          yield* Stream.runForEach(ctx.replay(STREAM, channelFilter(userId as string, channel.right), plan.cursor), (chunk) =>
-            Effect.async<void>((resume) => {
-              const valid = chunk.flatMap((m) => {
-                const v = validateNotification(m, ctx.maxEventBytes)
-                return Either.isRight(v) && m.seq > sub.lastSeq ? [{ seq: m.seq, json: JSON.stringify(v.right) }] : []
-              })
-              // Flow control: the next chunk is read once the socket has taken this one.
-              const done = () => resume(Effect.void)
-              valid.forEach((e, i) => deliverTo(sub, e.seq, e.json, "replay", i === valid.length - 1 ? done : undefined))
-              if (valid.length === 0 || ws.readyState !== ws.OPEN) done()
-            })
-          )
+          yield* Stream.runForEach(ctx.replay(STREAM, channelFilter(userId as string, channel.right), plan.cursor), (batch) => sendBatch(sub, batch))
           ctx.metrics.replayDuration.observe((Date.now() - started) / 1000)
         }
         reply({ op: "caught_up", channel: name, seq: sub.lastSeq })
         const buffered = sub.buffer ?? []
         sub.buffer = null
-        for (const event of buffered) deliverTo(sub, event.seq, event.json, "live")
+        for (const event of buffered) deliverLive(sub, event.seq, event.json)
       }).pipe(
         Effect.catchAll((e) =>
           Effect.logWarning(`subscribe ${name} for ${userId} failed (${e.message}): closing so the client resumes`).pipe(

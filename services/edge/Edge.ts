@@ -14,6 +14,7 @@ import { EdgeMetrics } from "./EdgeMetrics.js"
 import { Hub } from "./Hub.js"
 import { LiveFeed } from "./LiveFeed.js"
 import { Receipts } from "./Receipts.js"
+import { ValidatedEvents } from "./ValidatedEvents.js"
 
 // The WebSocket edge on HERALD_PORT at /v1/ws. Frames over 64 KiB are refused by `ws`
 // itself with 1009. On shutdown the edge stops taking upgrades, closes every client 4503
@@ -38,7 +39,7 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
     const ctx: EdgeContext = {
       settings: config.edge,
       pingIntervalMs: Duration.toMillis(config.edge.pingInterval),
-      maxEventBytes: config.maxEventBytes,
+      eventJson: (yield* ValidatedEvents).json,
       verify: verifier.verify,
       position: topology.streamState,
       replay: reader.replay,
@@ -59,7 +60,7 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
         ctx.metrics.authFailures.inc({ reason: "origin" })
         return refuse(socket, 403, "Forbidden")
       }
-      wss.handleUpgrade(req, socket, head, (ws) => runFork(serveConnection(ws, ctx)))
+      wss.handleUpgrade(req, socket, head, (ws) => runFork(serveConnection(ws, socket, ctx)))
     }
     http.server.on("upgrade", onUpgrade)
     yield* http.addReadinessCheck("edge_accepting", Effect.sync(() => !draining))

@@ -12,7 +12,8 @@ import type { Receipts } from "./Receipts.js"
 export interface EdgeContext {
   readonly settings: EdgeSettings
   readonly pingIntervalMs: number
-  readonly maxEventBytes: number
+  /** A log message's event as clients receive it (JSON, as text or UTF-8 bytes), or undefined when it is not a valid event. */
+  readonly eventJson: (m: LogMessage) => string | Uint8Array | undefined
   readonly verify: (token: unknown) => Effect.Effect<Identity, Unauthenticated>
   readonly position: Effect.Effect<StreamPosition, NatsFailure>
   readonly replay: (stream: string, filter: string, after: number) => Stream.Stream<ReadonlyArray<LogMessage>, NatsFailure>

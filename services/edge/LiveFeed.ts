@@ -1,9 +1,8 @@
 import { Data, Effect, Either, Ref, Schedule, Stream } from "effect"
-import { validateNotification } from "../../domain/Validation.js"
-import { HeraldConfig } from "../../infra/HeraldConfig.js"
 import { StreamReader } from "../../infra/StreamReader.js"
 import { STREAM, Topology } from "../../infra/Topology.js"
 import { Hub } from "./Hub.js"
+import { ValidatedEvents } from "./ValidatedEvents.js"
 
 // The edge's one reader of live events: a single ordered consumer on NOTIFICATIONS from
 // the stream's end at start-up, whatever the number of clients. Each message is validated
@@ -18,7 +17,7 @@ export class LiveFeed extends Effect.Service<LiveFeed>()("herald/services/edge/L
     const reader = yield* StreamReader
     const topology = yield* Topology
     const hub = yield* Hub
-    const { maxEventBytes } = yield* HeraldConfig
+    const validated = yield* ValidatedEvents
 
     const start = yield* topology.streamState
     hub.advance(start.lastSeq)
@@ -35,10 +34,9 @@ export class LiveFeed extends Effect.Service<LiveFeed>()("herald/services/edge/L
       yield* Stream.runForEach(reader.tail(STREAM, hub.position()), (m) =>
         Effect.sync(() => {
           if (m.seq <= hub.position()) return
-          const result = validateNotification(m, maxEventBytes)
+          const result = validated.validate(m)
           if (Either.isLeft(result)) return hub.advance(m.seq)
-          const event = result.right
-          hub.dispatch({ seq: m.seq, ids: event, json: JSON.stringify(event) })
+          hub.dispatch({ seq: m.seq, ids: result.right.event, json: result.right.json })
         })
       )
     })
