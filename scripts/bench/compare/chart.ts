@@ -10,6 +10,11 @@ const H = 420
 const M = { left: 64, right: 250, top: 36, bottom: 52 }
 const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
+const SHORT: Readonly<Record<string, string>> = {
+  raw: "raw JetStream, sync always", herald: "Herald, sync always", socketio: "Socket.IO + Redis streams",
+  "raw-default-sync": "raw JetStream, default sync", "herald-default-sync": "Herald, default sync"
+}
+
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
 const fmt = (n: number) => (n >= 1000 ? `${Math.round(n / 100) / 10}k` : `${Math.round(n * 100) / 100}`)
 
@@ -57,7 +62,7 @@ export const chartSvg = (r: ThroughputResult): string => {
     out.push(`<line x1="${sx}" y1="${M.top + ph}" x2="${sx}" y2="${M.top + ph + 8}" stroke="${colour}" stroke-width="3"/>`)
     const ly = M.top + 10 + i * 36
     out.push(`<line x1="${W - M.right + 16}" y1="${ly}" x2="${W - M.right + 40}" y2="${ly}" stroke="${colour}" stroke-width="2"/>`,
-      `<text x="${W - M.right + 46}" y="${ly + 4}">${esc(s.label.length > 30 ? `${s.label.slice(0, 29)}…` : s.label)}</text>`,
+      `<text x="${W - M.right + 46}" y="${ly + 4}">${esc(SHORT[s.key] ?? s.key)}</text>`,
       `<text x="${W - M.right + 46}" y="${ly + 18}" fill="#555">sat. ${fmt(s.saturation.deliveredPerSecond)}/s</text>`)
   })
   const ly = M.top + 10 + r.systems.length * 36
