@@ -2,7 +2,7 @@ import { performance } from "node:perf_hooks"
 import WebSocket from "ws"
 import { type ChannelPosition, createHeraldClient, type HeraldClient, type SubscribeOptions } from "../../../client/socket.js"
 import { mintToken } from "../edge-clients.js"
-import { type Ledger, waitFor } from "./ledger.js"
+import { type Ledger, openInBatches } from "./ledger.js"
 import type { Fleet, FleetClient } from "./system.js"
 
 // Herald's clients: one client of client/socket.ts per user of a ledger (what an app ships),
@@ -63,27 +63,14 @@ class HeraldFleetClient implements FleetClient {
 
 /** One client per user of `ledger`, `batch` at a time; rejects when a batch is not subscribed within 30 s. */
 export const connectHeraldFleet = async (url: string, secret: string, ledger: Ledger, batch: number, signal: AbortSignal): Promise<Fleet> => {
-  const clients: Array<HeraldFleetClient> = []
+  const clients = await openInBatches(ledger, batch, signal, (user) => {
+    const token = mintToken(secret, ledger.userId(user))
+    const c = new HeraldFleetClient(user, url, ledger, () => token)
+    c.open()
+    return c
+  }, (c) => c.close())
   const close = () => {
     for (const c of clients) c.close()
-  }
-  try {
-    for (let from = 0; from < ledger.users; from += batch) {
-      const opened = Array.from({ length: Math.min(batch, ledger.users - from) }, (_, i) => {
-        const user = from + i
-        const token = mintToken(secret, ledger.userId(user))
-        const c = new HeraldFleetClient(user, url, ledger, () => token)
-        c.open()
-        return c
-      })
-      clients.push(...opened)
-      if (!(await waitFor(() => opened.every((c) => c.connected), 30_000, signal))) {
-        throw new Error(`${opened.filter((c) => !c.connected).length} of ${opened.length} clients not subscribed after 30 s`)
-      }
-    }
-  } catch (e) {
-    close()
-    throw e
   }
   return {
     clients,

@@ -110,3 +110,26 @@ export const sleep = (ms: number, signal?: AbortSignal) =>
     const timer = setTimeout(resolve, ms)
     signal?.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true })
   })
+
+/**
+ * Opens one client per user of `ledger`, `batch` at a time, each batch connected before the
+ * next; on a batch not connected within 30 s (or an abort) closes all opened and rejects.
+ */
+export const openInBatches = async <C extends { readonly connected: boolean }>(
+  ledger: Ledger, batch: number, signal: AbortSignal, open: (user: number) => C, close: (c: C) => void
+): Promise<Array<C>> => {
+  const clients: Array<C> = []
+  try {
+    for (let from = 0; from < ledger.users; from += batch) {
+      const opened = Array.from({ length: Math.min(batch, ledger.users - from) }, (_, i) => open(from + i))
+      clients.push(...opened)
+      if (!(await waitFor(() => opened.every((c) => c.connected), 30_000, signal))) {
+        throw new Error(`${opened.filter((c) => !c.connected).length} of ${opened.length} clients not connected after 30 s`)
+      }
+    }
+  } catch (e) {
+    for (const c of clients) close(c)
+    throw e
+  }
+  return clients
+}

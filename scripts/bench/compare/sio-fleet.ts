@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks"
 import { io, type Socket } from "socket.io-client"
-import { type Ledger, waitFor } from "./ledger.js"
+import { type Ledger, openInBatches } from "./ledger.js"
 import type { Fleet, FleetClient } from "./system.js"
 
 // Socket.IO's clients: one socket.io-client per user of a ledger, WebSocket transport only
@@ -49,21 +49,9 @@ const open = (url: string, ledger: Ledger, user: number) => {
  * before the next); rejects when a batch is not connected within 30 s.
  */
 export const connectSioFleet = async (url: string, ledger: Ledger, batch: number, signal: AbortSignal): Promise<Fleet> => {
-  const clients: Array<PeerClient> = []
+  const clients = await openInBatches(ledger, batch, signal, (user) => open(url, ledger, user), (c) => c.socket.disconnect())
   const close = () => {
     for (const c of clients) c.socket.disconnect()
-  }
-  try {
-    for (let from = 0; from < ledger.users; from += batch) {
-      const opened = Array.from({ length: Math.min(batch, ledger.users - from) }, (_, i) => open(url, ledger, from + i))
-      clients.push(...opened)
-      if (!(await waitFor(() => opened.every((c) => c.connected), 30_000, signal))) {
-        throw new Error(`${opened.filter((c) => !c.connected).length} of ${opened.length} clients not connected after 30 s`)
-      }
-    }
-  } catch (e) {
-    close()
-    throw e
   }
   return {
     clients,
