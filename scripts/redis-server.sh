@@ -5,7 +5,7 @@
 # is recent enough it installs this Debian release's `redis-server` package into .tools/
 # with the machine's own apt sources: `apt-get download` of the package and of the
 # libraries it needs that the machine lacks, `dpkg -x`, and a small launcher that points
-# the dynamic linker at them. Only the peer benchmark (`npm run bench -- peer`) needs it.
+# the dynamic linker at them. Only the Socket.IO comparison (`npm run bench -- throughput` and `recovery`) needs it.
 set -euo pipefail
 
 MIN_MAJOR=6
