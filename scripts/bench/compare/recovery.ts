@@ -35,6 +35,18 @@ const sessions = (fleet: Fleet) => ({
   fresh: fleet.clients.reduce((n, c) => n + c.fresh, 0)
 })
 
+/**
+ * After a completed wait: publishing goes on for `steadyMs`, stops, and the last events get
+ * DRAIN_MS to arrive; whether every client then reached its user's last counter.
+ */
+const drainAfter = (completed: boolean, steadyMs: number, stopPublishing: Effect.Effect<unknown>, ledger: Ledger) =>
+  completed
+    ? pause(steadyMs).pipe(
+      Effect.zipRight(stopPublishing),
+      Effect.zipRight(attempt("drain", (s) => waitFor(() => ledger.reachedEnd(), DRAIN_MS, s)))
+    )
+    : Effect.succeed(false)
+
 export interface StormOptions {
   readonly clients: number; readonly rate: number; readonly offMs: number; readonly steadyMs: number; readonly timeoutMs: number
 }
@@ -65,12 +77,7 @@ export const storm = (ctx: Ctx, o: StormOptions) =>
     yield* ctx.progress(waited.completed
       ? `storm: all caught up after ${caughtUpMs.max.toFixed(0)} ms (all reconnected after ${reconnectedMs.max.toFixed(0)} ms)`
       : `storm: abandoned (${waited.aborted ?? `${o.timeoutMs / 1000} s passed`}) with ${reconnectedMs.count} reconnected, ${caughtUpMs.count} caught up`)
-    let drained = false
-    if (waited.completed) {
-      yield* pause(o.steadyMs)
-      yield* publishing.stop
-      drained = yield* attempt("drain", (s) => waitFor(() => ledger.reachedEnd(), DRAIN_MS, s))
-    }
+    const drained = yield* drainAfter(waited.completed, o.steadyMs, publishing.stop, ledger)
     return {
       clients: o.clients, rate: o.rate, offMs: o.offMs, publishedWhileDown: target.reduce((a, b) => a + b, 0) - atDrop,
       ...waited, drained, caughtUpMs, reconnectedMs, ...sessions(fleet), correctness: correctness(ledger)
@@ -105,12 +112,7 @@ export const restart = (ctx: Ctx, o: RestartOptions, signal: "SIGKILL" | "SIGTER
     if (waited.aborted !== null) yield* edgeOf(ctx).stop("SIGKILL")
     yield* ctx.progress(`restart: edge back; ${reconnectedMs.count} of ${o.clients} reconnected after ${reconnectedMs.max.toFixed(0)} ms, ` +
       `${caughtUpMs.count} caught up after ${caughtUpMs.max.toFixed(0)} ms${waited.aborted === null ? "" : ` (abandoned: ${waited.aborted})`}`)
-    let drained = false
-    if (waited.completed) {
-      yield* pause(o.steadyMs)
-      yield* publishing.stop
-      drained = yield* attempt("drain", (s) => waitFor(() => ledger.reachedEnd(), DRAIN_MS, s))
-    }
+    const drained = yield* drainAfter(waited.completed, o.steadyMs, publishing.stop, ledger)
     return {
       signal, clients: o.clients, rate: o.rate, downMs: o.downMs, publishedWhileDown,
       ...waited, drained, caughtUpMs, reconnectedMs, ...sessions(fleet), correctness: correctness(ledger)
