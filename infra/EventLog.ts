@@ -1,7 +1,7 @@
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
 import { Effect, Stream } from "effect"
 import { Nats } from "./Nats.js"
-import { fromNatsConsume } from "./iterate.js"
+import { fromNatsConsume, PULL_EXPIRES_MS } from "./iterate.js"
 import { NatsFailure, natsFailure } from "./NatsErrors.js"
 
 // Reading the log through a durable consumer declared in the topology. Each record comes
@@ -38,7 +38,7 @@ export class EventLog extends Effect.Service<EventLog>()("herald/infra/EventLog"
           Effect.tryPromise({ try: () => js.consumers.get(stream, consumer), catch: natsFailure(`get consumer ${stream}/${consumer}`) }),
           (c) =>
             fromNatsConsume(
-              (callback: (m: JsMsg) => void) => c.consume({ max_messages: 512, abort_on_missing_resource: true, callback }),
+              (callback: (m: JsMsg) => void) => c.consume({ max_messages: 512, expires: PULL_EXPIRES_MS, abort_on_missing_resource: true, callback }),
               natsFailure(`consume ${stream}/${consumer}`),
               // It ends by itself only when the consumer or stream went away: surface that.
               new NatsFailure({ reason: "ConsumerNotFound", operation: `consume ${stream}/${consumer}`, message: "the consumer stopped delivering" })
@@ -60,7 +60,7 @@ export class EventLog extends Effect.Service<EventLog>()("herald/infra/EventLog"
           }),
           (c) =>
             fromNatsConsume(
-              (callback: (m: JsMsg) => void) => c.consume({ max_messages: 1024, callback }),
+              (callback: (m: JsMsg) => void) => c.consume({ max_messages: 1024, expires: PULL_EXPIRES_MS, callback }),
               natsFailure(`read ${stream}`),
               new NatsFailure({ reason: "Other", operation: `read ${stream}`, message: "the ordered consumer stopped delivering" })
             ).pipe(Stream.map((m) => ({ ...toRecord(m), ack: Effect.void })))

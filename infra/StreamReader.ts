@@ -1,7 +1,7 @@
 import { DeliverPolicy } from "@nats-io/jetstream"
 import { Effect, Fiber, Option, Queue, Schedule, Stream } from "effect"
 import { directGetBatch, type StoredMessage } from "./DirectGet.js"
-import { fromNatsIterator } from "./iterate.js"
+import { fromNatsIterator, PULL_EXPIRES_MS } from "./iterate.js"
 import { Nats } from "./Nats.js"
 import { type NatsFailure, natsFailure } from "./NatsErrors.js"
 
@@ -72,7 +72,7 @@ export class StreamReader extends Effect.Service<StreamReader>()("herald/infra/S
             catch: natsFailure(`ordered consumer on ${stream}`)
           })
           const messages = yield* Effect.acquireRelease(
-            Effect.tryPromise({ try: () => consumer.consume({ max_messages: 4096 }), catch: natsFailure(`tail ${stream}`) }),
+            Effect.tryPromise({ try: () => consumer.consume({ max_messages: 4096, expires: PULL_EXPIRES_MS }), catch: natsFailure(`tail ${stream}`) }),
             (m) => Effect.sync(() => m.stop())
           )
           return fromNatsIterator(messages, natsFailure(`tail ${stream}`)).pipe(

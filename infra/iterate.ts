@@ -24,6 +24,14 @@ export const fromNatsIterator = <A, E>(iterable: AsyncIterable<A>, onError: (e: 
     )
   )
 
+/**
+ * How long each pull request of a long-lived `consume()` lives (nats.js: 30 s). nats.js also
+ * waits this long between its checks after a reconnect when the server is not ready yet (a
+ * nats-server just restarted is recovering its streams), and derives the idle heartbeat from
+ * it: 5 s puts a reader back to work seconds after a restart, for one pull every 5 s idle.
+ */
+export const PULL_EXPIRES_MS = 5_000
+
 /** What nats.js `consume({ callback })` returns: stopped by the stream's release, `closed` when it ends. */
 interface Consuming {
   readonly stop: (err?: Error) => void

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import WebSocket from "ws"
 import { shouldReconnect } from "../../domain/CloseCodes.js"
 import { mintToken } from "./WsClient.js"
@@ -22,6 +22,7 @@ export class Tracker {
   private socket: WebSocket | undefined
   private listeners: Array<() => void> = []
   connects = 0
+  private generation = 0
 
   constructor(readonly user: string, channels: ReadonlyArray<string>) {
     for (const c of channels) this.channels.set(c, { lastSeq: 0, epoch: undefined, received: [], notRecovered: [] })
@@ -34,20 +35,29 @@ export class Tracker {
     s?.terminate()
   }
 
-  /** Connects (dropping any current socket) and subscribes every channel from its last seq. */
+  /**
+   * Connects (dropping any current socket) and subscribes every channel from its last seq.
+   * The newest call wins: a reconnect still minting its token when a later `connect` is
+   * made gives up, so a socket to a dead edge can never replace the live one.
+   */
   connect(url: string) {
     return Effect.gen(this, function* () {
-      this.drop()
+      const generation = ++this.generation
       const token = yield* mintToken(this.user)
+      if (generation !== this.generation) return
+      this.drop()
       const ws = new WebSocket(url)
       this.socket = ws
       this.connects++
       ws.on("error", () => undefined)
-      // Closed by the server with "reconnect and resume" (4503 …): do as SPEC §4 says.
+      // Closed by the server with "reconnect and resume" (4503, or a dropped socket): do as
+      // SPEC §4 says, after a short pause as a real client's backoff would.
       ws.on("close", (code) => {
         if (ws !== this.socket || !shouldReconnect(code)) return
         this.serverCloses.push(code)
-        Effect.runFork(this.connect(url))
+        setTimeout(() => {
+          if (ws === this.socket && generation === this.generation) Effect.runFork(this.connect(url))
+        }, 20)
       })
       ws.on("open", () => ws.send(JSON.stringify({ op: "auth", token })))
       ws.on("message", (data) => {
@@ -79,8 +89,11 @@ export class Tracker {
     for (const l of [...this.listeners]) l()
   }
 
-  /** Resolves once every channel has reached its target seq (bounded by the test timeout). */
-  reach(targets: ReadonlyMap<string, number>) {
+  /**
+   * Resolves once every channel has reached its target seq. Fails after `within`, naming
+   * each channel's position, so a stalled replay reads as one rather than a test timeout.
+   */
+  reach(targets: ReadonlyMap<string, number>, within: Duration.DurationInput = "100 seconds") {
     return Effect.async<void>((resume) => {
       const check = () => {
         for (const [c, seq] of targets) if ((this.channels.get(c)?.lastSeq ?? 0) < seq) return
@@ -89,7 +102,15 @@ export class Tracker {
       }
       this.listeners.push(check)
       check()
-    })
+      return Effect.sync(() => {
+        this.listeners = this.listeners.filter((l) => l !== check)
+      })
+    }).pipe(Effect.timeoutFail({
+      duration: within,
+      onTimeout: () => new Error(`${this.user} stalled after ${this.connects} connects: ` +
+        [...targets].map(([c, seq]) => `${c} at ${this.channels.get(c)?.lastSeq ?? 0} of ${seq}`).join(", ") +
+        (this.breaches.length > 0 ? `; breaches: ${this.breaches.slice(0, 3).join("; ")}` : ""))
+    }))
   }
 
   close() {
