@@ -8,7 +8,7 @@ import { StreamReader } from "../../infra/StreamReader.js"
 import { Topology } from "../../infra/Topology.js"
 import { HttpServer } from "../HttpServer.js"
 import { TokenVerifier } from "../TokenVerifier.js"
-import { serveConnection } from "./Connection.js"
+import { Connection } from "./Connection.js"
 import type { EdgeContext } from "./EdgeContext.js"
 import { EdgeMetrics } from "./EdgeMetrics.js"
 import { Hub } from "./Hub.js"
@@ -50,6 +50,11 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
     let draining = false
+    // Every connection is pinged from one timer; one that missed the last pong is terminated.
+    const connections = new Set<Connection>()
+    const heartbeat = setInterval(() => {
+      for (const connection of connections) connection.heartbeat()
+    }, ctx.pingIntervalMs)
 
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const path = new URL(req.url ?? "/", "http://herald").pathname
@@ -60,7 +65,11 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
         ctx.metrics.authFailures.inc({ reason: "origin" })
         return refuse(socket, 403, "Forbidden")
       }
-      wss.handleUpgrade(req, socket, head, (ws) => runFork(serveConnection(ws, socket, ctx)))
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        const connection = new Connection(ws, socket, ctx, runFork)
+        connections.add(connection)
+        ws.on("close", () => connections.delete(connection))
+      })
     }
     http.server.on("upgrade", onUpgrade)
     yield* http.addReadinessCheck("edge_accepting", Effect.sync(() => !draining))
@@ -68,6 +77,7 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         draining = true
+        clearInterval(heartbeat)
         http.server.off("upgrade", onUpgrade)
         const open = wss.clients.size
         const { code, reason } = CloseCodes.draining

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import WebSocket from "ws"
 import { createPublisher } from "../../client/publisher.js"
 import { freshUser } from "../support/herald.js"
 import { awaitStatus, startHerald } from "../support/HeraldProcess.js"
@@ -58,6 +59,41 @@ describe("close codes", () => {
       yield* Effect.promise(() => new Promise((r) => setTimeout(r, 3000))) // past the first token's exp
       socket.send({ op: "subscribe", channel: "user" })
       expect((yield* socket.next((f) => f.op === "subscribed")).channel).toBe("user")
+    }))
+
+  it.scopedLive("a client that stops answering pings is dropped; one that answers stays", () =>
+    Effect.gen(function* () {
+      const { url } = yield* edge({ HERALD_WS_PING_INTERVAL: "300 millis" })
+      const connect = (autoPong: boolean) =>
+        Effect.acquireRelease(
+          Effect.async<{ ws: WebSocket; pings: () => number; closed: Promise<number> }>((resume) => {
+            const ws = new WebSocket(url, { autoPong })
+            let pings = 0
+            ws.on("ping", () => void pings++)
+            ws.on("error", () => undefined)
+            const closed = new Promise<number>((r) => ws.on("close", (code) => r(code)))
+            ws.once("open", () => resume(Effect.succeed({ ws, pings: () => pings, closed })))
+          }),
+          ({ ws }) => Effect.sync(() => ws.terminate())
+        )
+      const silent = yield* connect(false)
+      const answering = yield* connect(true)
+      const user = freshUser()
+      answering.ws.send(JSON.stringify({ op: "auth", token: yield* mintToken(user) }))
+      silent.ws.send(JSON.stringify({ op: "auth", token: yield* mintToken(freshUser()) }))
+      // No pong to the first ping: terminated at the next one, without a close frame.
+      expect(yield* Effect.promise(() => silent.closed)).toBe(1006)
+      expect(silent.pings()).toBeGreaterThanOrEqual(1)
+      expect(answering.pings()).toBeGreaterThanOrEqual(1)
+      expect(answering.ws.readyState).toBe(WebSocket.OPEN)
+      const reply = yield* Effect.async<string>((resume) => {
+        answering.ws.on("message", (data) => {
+          const text = data.toString()
+          if (text.includes('"subscribed"')) resume(Effect.succeed(text))
+        })
+        answering.ws.send(JSON.stringify({ op: "subscribe", channel: "user" }))
+      })
+      expect(JSON.parse(reply)).toMatchObject({ op: "subscribed", channel: "user" })
     }))
 
   it.scopedLive("4400 for a frame that is not JSON and for a binary frame", () =>
