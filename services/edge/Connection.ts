@@ -2,7 +2,7 @@ import type { Duplex } from "node:stream"
 import { Effect, Either, Fiber, Stream } from "effect"
 import type { RuntimeFiber } from "effect/Fiber"
 import { ulid } from "ulid"
-import type { WebSocket } from "ws"
+import type { RawData, WebSocket } from "ws"
 import { CloseCodes, type CloseKind } from "../../domain/CloseCodes.js"
 import { type Channel, channelFilter, channelMatches, parseChannel, parseFrame } from "../../domain/Protocol.js"
 import { planResume } from "../../domain/Resume.js"
@@ -44,7 +44,8 @@ export class Connection implements Subscriber {
   readonly id = ulid()
   /** Set by the first accepted token; a connection is registered in the hub from then on. */
   userId = ""
-  private readonly subs = new Map<string, Subscription>()
+  /** A few per connection, usually one: an array costs less than a Map and is as quick here. */
+  private subs: Array<Subscription> = []
   private expiry: NodeJS.Timeout | undefined
   private authTimer: NodeJS.Timeout | undefined
   /** Whether a pong (or the connection itself) came since the last ping. */
@@ -54,7 +55,7 @@ export class Connection implements Subscriber {
   private tokens: number
   private refilledAt = Date.now()
   // Frames waiting while one is handled in a fiber (`running`); handled in arrival order.
-  private inbox: Array<string> = []
+  private inbox: Array<string> | undefined
   private running: RuntimeFiber<void> | undefined
   private pumping = false
 
@@ -65,15 +66,12 @@ export class Connection implements Subscriber {
     private readonly runFork: RunFork
   ) {
     this.tokens = ctx.settings.rateLimit * 4
-    ws.on("message", (data, isBinary) => this.onMessage(data.toString(), isBinary))
-    ws.on("pong", () => void (this.alive = true))
-    ws.on("close", () => this.onClose())
-    this.authTimer = setTimeout(() => {
-      this.authTimer = undefined
-      if (this.userId !== "") return
-      ctx.metrics.authFailures.inc({ reason: "timeout" })
-      this.close("auth_timeout")
-    }, AUTH_TIMEOUT_MS)
+    connectionOf.set(ws, this)
+    ws.on("message", onMessage)
+    ws.on("pong", onPong)
+    ws.on("close", onClose)
+    this.authTimer = setTimeout(authTimedOut, AUTH_TIMEOUT_MS, this)
+    ctx.connections.add(this)
     ctx.metrics.connections.inc()
   }
 
@@ -94,11 +92,16 @@ export class Connection implements Subscriber {
   }
 
   deliver(event: LiveEvent) {
-    for (const sub of this.subs.values()) {
+    for (const sub of this.subs) {
       if (!channelMatches(sub.channel, event.ids)) continue
       if (sub.buffer === null) this.deliverLive(sub, event.seq, event.json)
       else if (sub.buffer.push(event) > MAX_BUFFERED_EVENTS) this.close("slow_consumer")
     }
+  }
+
+  private subscription(channel: string): Subscription | undefined {
+    for (const sub of this.subs) if (sub.channel.name === channel) return sub
+    return undefined
   }
 
   private allow(): boolean {
@@ -151,10 +154,7 @@ export class Connection implements Subscriber {
         onSuccess: (identity) => Effect.sync(() => {
           if (this.userId !== "" && identity.userId !== this.userId) return this.close("unauthenticated", "token is for another user")
           clearTimeout(this.expiry)
-          this.expiry = setTimeout(() => {
-            ctx.metrics.authFailures.inc({ reason: "expired" })
-            this.close("unauthenticated", "expired")
-          }, Math.min(Math.max(identity.expiresAt - Date.now(), 0), 2 ** 31 - 1))
+          this.expiry = setTimeout(tokenExpired, Math.min(Math.max(identity.expiresAt - Date.now(), 0), 2 ** 31 - 1), this)
           if (this.userId === "") {
             this.userId = identity.userId
             clearTimeout(this.authTimer)
@@ -196,14 +196,14 @@ export class Connection implements Subscriber {
 
   private subscribe(name: string, since: number | undefined, epoch: string | undefined): Effect.Effect<void> {
     const self = this
-    const { ctx, subs } = this
+    const { ctx } = this
     return Effect.gen(function* () {
       const channel = parseChannel(name)
       if (Either.isLeft(channel)) return self.error("bad_request", channel.left, name)
-      if (subs.has(name)) return self.error("already_subscribed", `already subscribed to ${name}`, name)
+      if (self.subscription(name) !== undefined) return self.error("already_subscribed", `already subscribed to ${name}`, name)
       const started = Date.now()
       const sub: Subscription = { channel: channel.right, framePrefix: framePrefix(name), lastSeq: Number.MAX_SAFE_INTEGER, buffer: [] }
-      subs.set(name, sub)
+      self.subs.push(sub)
       ctx.metrics.subscriptions.inc()
       const position = yield* ctx.position
       const plan = planResume({ ...(since !== undefined ? { since } : {}), ...(epoch !== undefined ? { epoch } : {}) }, position)
@@ -242,11 +242,15 @@ export class Connection implements Subscriber {
       case "subscribe":
         return this.subscribe(f.channel, f.since, f.epoch)
       case "unsubscribe": {
-        if (this.subs.delete(f.channel)) this.ctx.metrics.subscriptions.dec()
+        const sub = this.subscription(f.channel)
+        if (sub !== undefined) {
+          this.subs = this.subs.filter((s) => s !== sub)
+          this.ctx.metrics.subscriptions.dec()
+        }
         return void this.reply({ op: "unsubscribed", channel: f.channel })
       }
       case "ack": {
-        const sub = this.subs.get(f.channel)
+        const sub = this.subscription(f.channel)
         if (sub === undefined) return void this.error("not_subscribed", `not subscribed to ${f.channel}`, f.channel)
         if (f.seq > sub.lastSeq) return void this.error("bad_request", `ack ${f.seq} is beyond the last delivered seq ${sub.lastSeq}`, f.channel)
         return void this.ctx.receipts.acked(this.userId, f.channel, this.id, f.seq)
@@ -257,7 +261,7 @@ export class Connection implements Subscriber {
   /** Handles the waiting frames in order until one needs a fiber that does not finish at once. */
   private pump() {
     this.pumping = true
-    while (this.running === undefined && this.inbox.length > 0 && this.ws.readyState === this.ws.OPEN) {
+    while (this.running === undefined && this.inbox !== undefined && this.inbox.length > 0 && this.ws.readyState === this.ws.OPEN) {
       const work = this.handle(this.inbox.shift() as string)
       if (work === undefined) continue
       const fiber = this.runFork(work)
@@ -271,7 +275,25 @@ export class Connection implements Subscriber {
     this.pumping = false
   }
 
-  private onMessage(text: string, isBinary: boolean) {
+  /** No auth frame in time (SPEC §4: 4408). */
+  authTimedOut() {
+    this.authTimer = undefined
+    if (this.userId !== "") return
+    this.ctx.metrics.authFailures.inc({ reason: "timeout" })
+    this.close("auth_timeout")
+  }
+
+  /** The token's `exp` passed without a refresh. */
+  tokenExpired() {
+    this.ctx.metrics.authFailures.inc({ reason: "expired" })
+    this.close("unauthenticated", "expired")
+  }
+
+  pong() {
+    this.alive = true
+  }
+
+  onMessage(text: string, isBinary: boolean) {
     if (isBinary) return this.close("protocol_violation")
     if (!this.allow()) return this.close("rate_limited")
     // A token refresh must not wait behind a long replay (it could arrive after exp):
@@ -280,17 +302,34 @@ export class Connection implements Subscriber {
       const frame = parseFrame(text)
       if (Either.isRight(frame) && frame.right.op === "auth") return void this.runFork(this.authenticate(frame.right.token))
     }
+    this.inbox ??= []
     this.inbox.push(text)
     if (this.running === undefined && !this.pumping) this.pump()
   }
 
-  private onClose() {
+  onClose() {
+    this.ctx.connections.delete(this)
     clearTimeout(this.authTimer)
     clearTimeout(this.expiry)
-    this.inbox = []
+    this.inbox = undefined
     if (this.running !== undefined) this.runFork(Fiber.interrupt(this.running))
     if (this.userId !== "") this.ctx.hub.unregister(this)
-    this.ctx.metrics.subscriptions.dec(this.subs.size)
+    this.ctx.metrics.subscriptions.dec(this.subs.length)
     this.ctx.metrics.connections.dec()
   }
 }
+
+// The socket's listeners and the timers are shared by every connection (no closure made per
+// connection): `ws` calls a listener with the socket as `this`, a timer gets the connection.
+const connectionOf = new WeakMap<WebSocket, Connection>()
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean) {
+  connectionOf.get(this)?.onMessage(data.toString(), isBinary)
+}
+function onPong(this: WebSocket) {
+  connectionOf.get(this)?.pong()
+}
+function onClose(this: WebSocket) {
+  connectionOf.get(this)?.onClose()
+}
+const authTimedOut = (connection: Connection) => connection.authTimedOut()
+const tokenExpired = (connection: Connection) => connection.tokenExpired()

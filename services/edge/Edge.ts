@@ -44,6 +44,7 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
       position: topology.streamState,
       replay: reader.replay,
       hub,
+      connections: new Set(),
       receipts: yield* Receipts,
       metrics: yield* EdgeMetrics
     }
@@ -51,9 +52,8 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
     const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
     let draining = false
     // Every connection is pinged from one timer; one that missed the last pong is terminated.
-    const connections = new Set<Connection>()
     const heartbeat = setInterval(() => {
-      for (const connection of connections) connection.heartbeat()
+      for (const connection of ctx.connections) connection.heartbeat()
     }, ctx.pingIntervalMs)
 
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -65,11 +65,7 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
         ctx.metrics.authFailures.inc({ reason: "origin" })
         return refuse(socket, 403, "Forbidden")
       }
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        const connection = new Connection(ws, socket, ctx, runFork)
-        connections.add(connection)
-        ws.on("close", () => connections.delete(connection))
-      })
+      wss.handleUpgrade(req, socket, head, (ws) => void new Connection(ws, socket, ctx, runFork))
     }
     http.server.on("upgrade", onUpgrade)
     yield* http.addReadinessCheck("edge_accepting", Effect.sync(() => !draining))

@@ -23,12 +23,19 @@ export interface Subscriber {
 
 export class Hub extends Effect.Service<Hub>()("herald/services/edge/Hub", {
   sync: () => {
-    const byUser = new Map<string, Set<Subscriber>>()
+    // A user's connections: the one connection itself (the usual case, and no Set to hold),
+    // or a Set of them once there are several.
+    const byUser = new Map<string, Subscriber | Set<Subscriber>>()
     let position = 0
 
     /** Adds a subscriber; returns those over `limit` for the user, oldest first (to be closed 4409). */
     const register = (s: Subscriber, limit: number): ReadonlyArray<Subscriber> => {
-      const set = byUser.get(s.userId) ?? new Set<Subscriber>()
+      const held = byUser.get(s.userId)
+      if (held === undefined && limit >= 1) {
+        byUser.set(s.userId, s)
+        return []
+      }
+      const set = held instanceof Set ? held : new Set<Subscriber>(held === undefined ? [] : [held])
       byUser.set(s.userId, set)
       set.add(s)
       const evicted: Array<Subscriber> = []
@@ -41,23 +48,29 @@ export class Hub extends Effect.Service<Hub>()("herald/services/edge/Hub", {
     }
 
     const unregister = (s: Subscriber) => {
-      const set = byUser.get(s.userId)
-      if (set === undefined) return
-      set.delete(s)
-      if (set.size === 0) byUser.delete(s.userId)
+      const held = byUser.get(s.userId)
+      if (held === s) byUser.delete(s.userId)
+      else if (held instanceof Set) {
+        held.delete(s)
+        if (held.size === 0) byUser.delete(s.userId)
+      }
     }
 
     const dispatch = (event: LiveEvent) => {
       position = event.seq
-      const set = byUser.get(event.ids.user_id)
-      if (set !== undefined) for (const s of set) s.deliver(event)
+      const held = byUser.get(event.ids.user_id)
+      if (held instanceof Set) for (const s of held) s.deliver(event)
+      else held?.deliver(event)
     }
 
     /** Moves the position without an event (an invalid message, or a reset). */
     const advance = (seq: number) => void (position = seq)
 
     const closeAll = (kind: CloseKind) => {
-      for (const set of byUser.values()) for (const s of [...set]) s.close(kind)
+      for (const held of [...byUser.values()]) {
+        if (held instanceof Set) for (const s of [...held]) s.close(kind)
+        else held.close(kind)
+      }
     }
 
     return {
