@@ -16,9 +16,9 @@ import type { LiveEvent, Subscriber } from "./Hub.js"
 // once in the socket's callback; `auth` and `subscribe`, which wait on something, in a
 // fiber that lives until the frame is done. Each subscription keeps `lastSeq`, the last
 // sequence it delivered: nothing at or below it is ever sent again, so seq strictly
-// increases per channel. A subscription buffers live
-// events from the moment it is registered, reads the backlog up to the stream's end,
-// sends `caught_up`, then flushes the buffer: the replay→live hand-off has no gap.
+// increases per channel. A subscription buffers live events from the moment it is
+// registered, reads the backlog up to the stream's end, sends `caught_up`, then flushes
+// the buffer: the replay→live hand-off has no gap.
 //
 // An idle connection costs little more than its socket (docs/benchmarks.md, fanout): no
 // fiber, one timer (the token's expiry; the edge pings every connection from one timer),
@@ -71,7 +71,6 @@ export class Connection implements Subscriber {
     ws.on("pong", onPong)
     ws.on("close", onClose)
     this.authTimer = setTimeout(authTimedOut, AUTH_TIMEOUT_MS, this)
-    ctx.connections.add(this)
     ctx.metrics.connections.inc()
   }
 
@@ -308,7 +307,6 @@ export class Connection implements Subscriber {
   }
 
   onClose() {
-    this.ctx.connections.delete(this)
     clearTimeout(this.authTimer)
     clearTimeout(this.expiry)
     this.inbox = undefined
@@ -333,3 +331,6 @@ function onClose(this: WebSocket) {
 }
 const authTimedOut = (connection: Connection) => connection.authTimedOut()
 const tokenExpired = (connection: Connection) => connection.tokenExpired()
+
+/** Pings the connection on `ws` (the edge calls it for every socket, every ping interval). */
+export const pingConnection = (ws: WebSocket) => connectionOf.get(ws)?.heartbeat()

@@ -8,7 +8,7 @@ import { StreamReader } from "../../infra/StreamReader.js"
 import { Topology } from "../../infra/Topology.js"
 import { HttpServer } from "../HttpServer.js"
 import { TokenVerifier } from "../TokenVerifier.js"
-import { Connection } from "./Connection.js"
+import { Connection, pingConnection } from "./Connection.js"
 import type { EdgeContext } from "./EdgeContext.js"
 import { EdgeMetrics } from "./EdgeMetrics.js"
 import { Hub } from "./Hub.js"
@@ -44,7 +44,6 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
       position: topology.streamState,
       replay: reader.replay,
       hub,
-      connections: new Set(),
       receipts: yield* Receipts,
       metrics: yield* EdgeMetrics
     }
@@ -53,7 +52,7 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
     let draining = false
     // Every connection is pinged from one timer; one that missed the last pong is terminated.
     const heartbeat = setInterval(() => {
-      for (const connection of ctx.connections) connection.heartbeat()
+      for (const ws of wss.clients) pingConnection(ws)
     }, ctx.pingIntervalMs)
 
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {

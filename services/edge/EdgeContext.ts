@@ -4,7 +4,6 @@ import type { EdgeSettings } from "../../infra/HeraldConfig.js"
 import type { NatsFailure } from "../../infra/NatsErrors.js"
 import type { LogMessage } from "../../infra/StreamReader.js"
 import type { Identity, Unauthenticated } from "../TokenVerifier.js"
-import type { Connection } from "./Connection.js"
 import type { EdgeMetrics } from "./EdgeMetrics.js"
 import type { Hub } from "./Hub.js"
 import type { Receipts } from "./Receipts.js"
@@ -19,8 +18,6 @@ export interface EdgeContext {
   readonly position: Effect.Effect<StreamPosition, NatsFailure>
   readonly replay: (stream: string, filter: string, after: number) => Stream.Stream<ReadonlyArray<LogMessage>, NatsFailure>
   readonly hub: Hub
-  /** The edge's open connections (each adds itself, and removes itself when it closes). */
-  readonly connections: Set<Connection>
   readonly receipts: Receipts
   readonly metrics: EdgeMetrics
 }
