@@ -1,7 +1,7 @@
 import { Effect, Either, Schema } from "effect"
 import type { Event } from "../domain/Event.js"
 import { isId } from "../domain/Ids.js"
-import { DeliveryReceipt } from "../domain/Receipt.js"
+import { type DeliveryReceipt, ReceiptsMessage } from "../domain/Receipt.js"
 import { type InvalidEvent, validateNotification } from "../domain/Validation.js"
 import { HeraldConfig } from "../infra/HeraldConfig.js"
 
@@ -41,15 +41,17 @@ const memoBySeq = <A>(decode: (r: Raw) => A) => {
   }
 }
 
-const decodeReceipt = Schema.decodeUnknownEither(Schema.parseJson(DeliveryReceipt))
+const decodeReceipts = Schema.decodeUnknownEither(Schema.parseJson(ReceiptsMessage))
 const text = new TextDecoder()
 
-/** A RECEIPTS message as a receipt, or why it is not one. */
-const readReceipt = (r: Raw): Either.Either<DeliveryReceipt, string> => {
-  const receipt = decodeReceipt(text.decode(r.data))
-  if (Either.isLeft(receipt)) return Either.left(receipt.left.message)
-  if (!isId(receipt.right.user_id)) return Either.left(`user_id ${JSON.stringify(receipt.right.user_id)} is not an id`)
-  return Either.right(receipt.right)
+/** A RECEIPTS message as its receipts (a batch, or the single receipt edges wrote before), or why it is not one. */
+const readReceipts = (r: Raw): Either.Either<ReadonlyArray<DeliveryReceipt>, string> => {
+  const message = decodeReceipts(text.decode(r.data))
+  if (Either.isLeft(message)) return Either.left(message.left.message)
+  const receipts = "receipts" in message.right ? message.right.receipts : [message.right]
+  const stranger = receipts.find((receipt) => !isId(receipt.user_id))
+  if (stranger !== undefined) return Either.left(`user_id ${JSON.stringify(stranger.user_id)} is not an id`)
+  return Either.right(receipts)
 }
 
 export class RecordDecoder extends Effect.Service<RecordDecoder>()("herald/services/RecordDecoder", {
@@ -58,8 +60,8 @@ export class RecordDecoder extends Effect.Service<RecordDecoder>()("herald/servi
     return {
       /** A NOTIFICATIONS record validated as at ingest (`validateNotification`). */
       notification: memoBySeq((r): Either.Either<Event, InvalidEvent> => validateNotification(r, maxEventBytes)),
-      /** A RECEIPTS record as a delivery receipt. */
-      receipt: memoBySeq(readReceipt)
+      /** A RECEIPTS record as its delivery receipts. */
+      receipt: memoBySeq(readReceipts)
     } as const
   })
 }) {}

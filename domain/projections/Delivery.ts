@@ -99,7 +99,7 @@ export const evolve = (state: DeliveryState, input: Input): DeliveryState => {
       return { docs: Docs.set(state.docs, key, record), open: Open.add(state.open, record) }
     }
     case "Receipt":
-      return input.receipt.kind === "sent" ? sent(state, input.receipt) : acked(state, input.receipt)
+      return input.receipts.reduce((s, r) => (r.kind === "sent" ? sent(s, r) : acked(s, r)), state)
     default:
       return state
   }

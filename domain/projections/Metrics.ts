@@ -146,26 +146,27 @@ export const evolve = (state: MetricsState, input: Input): MetricsState => {
       tally.counts.push(["invalid", input.reason])
       break
     case "Receipt": {
-      const r = input.receipt
-      if (r.kind === "sent") {
-        for (const entry of r.entries) {
-          const key = trackedKey(entry.seq, r.user_id, r.delivery_channel)
-          const t = tracked(docs, key)
-          if (t === undefined || t.sent) continue
-          docs = Docs.set(docs, key, { ...t, sent: true })
-          tally.counts.push(["deliveries", `${t.channel}|sent`])
-          tally.latencies.push([`${t.channel}|sent`, entry.at - t.published_at])
-        }
-      } else if (Open.isSubscriptionChannel(r.channel)) {
-        for (const entry of r.entries) {
-          for (const seq of Open.covered(open, r.delivery_channel, r.user_id, r.channel, entry.seq)) {
-            const key = trackedKey(seq, r.user_id, r.delivery_channel)
+      for (const r of input.receipts) {
+        if (r.kind === "sent") {
+          for (const entry of r.entries) {
+            const key = trackedKey(entry.seq, r.user_id, r.delivery_channel)
             const t = tracked(docs, key)
-            if (t === undefined) continue
-            docs = Docs.remove(docs, key)
-            open = Open.remove(open, t)
-            tally.counts.push(["deliveries", `${t.channel}|acked`])
-            tally.latencies.push([`${t.channel}|acked`, entry.at - t.published_at])
+            if (t === undefined || t.sent) continue
+            docs = Docs.set(docs, key, { ...t, sent: true })
+            tally.counts.push(["deliveries", `${t.channel}|sent`])
+            tally.latencies.push([`${t.channel}|sent`, entry.at - t.published_at])
+          }
+        } else if (Open.isSubscriptionChannel(r.channel)) {
+          for (const entry of r.entries) {
+            for (const seq of Open.covered(open, r.delivery_channel, r.user_id, r.channel, entry.seq)) {
+              const key = trackedKey(seq, r.user_id, r.delivery_channel)
+              const t = tracked(docs, key)
+              if (t === undefined) continue
+              docs = Docs.remove(docs, key)
+              open = Open.remove(open, t)
+              tally.counts.push(["deliveries", `${t.channel}|acked`])
+              tally.latencies.push([`${t.channel}|acked`, entry.at - t.published_at])
+            }
           }
         }
       }

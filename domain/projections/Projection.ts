@@ -22,19 +22,21 @@ interface Stored {
 export type Input =
   | Stored & { readonly _tag: "Notification"; readonly source: "NOTIFICATIONS"; readonly event: Event }
   | Stored & { readonly _tag: "Invalid"; readonly source: "NOTIFICATIONS"; readonly reason: InvalidReason }
-  | Stored & { readonly _tag: "Receipt"; readonly source: "RECEIPTS"; readonly receipt: DeliveryReceipt }
+  /** A RECEIPTS message: the receipts of one edge's flush (or one receipt), in order. */
+  | Stored & { readonly _tag: "Receipt"; readonly source: "RECEIPTS"; readonly receipts: ReadonlyArray<DeliveryReceipt> }
   /** A RECEIPTS message that is not a receipt: no projection handles it. */
   | Stored & { readonly _tag: "Unreadable"; readonly source: "RECEIPTS"; readonly message: string }
 
 /** What `canHandle` lists: event types, invalid notifications, and the two receipt kinds. */
 export type InputKind = EventType | "invalid" | "sent" | "acked"
 
-export const kindOf = (input: Input): InputKind | undefined => {
+/** The kinds an input holds: one, but a receipts message may hold both receipt kinds. */
+export const kindsOf = (input: Input): ReadonlyArray<InputKind> => {
   switch (input._tag) {
-    case "Notification": return input.event.type
-    case "Invalid": return "invalid"
-    case "Receipt": return input.receipt.kind
-    case "Unreadable": return undefined
+    case "Notification": return [input.event.type]
+    case "Invalid": return ["invalid"]
+    case "Receipt": return [...new Set(input.receipts.map((r) => r.kind))]
+    case "Unreadable": return []
   }
 }
 
@@ -65,10 +67,7 @@ export interface Projection<S extends { readonly docs: Documents<D> }, D> {
 // Erased over the state and document types, for the runner and the tools that list projections.
 export type AnyProjection = Projection<any, any>
 
-export const handles = (p: AnyProjection, input: Input): boolean => {
-  const kind = kindOf(input)
-  return kind !== undefined && p.canHandle.includes(kind)
-}
+export const handles = (p: AnyProjection, input: Input): boolean => kindsOf(input).some((kind) => p.canHandle.includes(kind))
 
 /** The streams that feed a projection, derived from what it handles. */
 export const sourcesOf = (p: AnyProjection): ReadonlyArray<Source> => [
@@ -112,4 +111,6 @@ export const markCommitted = <S extends { readonly docs: Documents<D> }, D>(c: C
  * applied those, so its effect never depends on how the two streams interleave.
  */
 export const requiredNotificationSeq = (input: Input): number =>
-  input._tag === "Receipt" ? input.receipt.entries.reduce((max, e) => Math.max(max, e.seq), 0) : 0
+  input._tag === "Receipt"
+    ? input.receipts.reduce((max, r) => r.entries.reduce((m, e) => Math.max(m, e.seq), max), 0)
+    : 0

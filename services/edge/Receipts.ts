@@ -1,18 +1,17 @@
 import { Effect, Either, Schedule } from "effect"
 import { ulid } from "ulid"
-import type { DeliveryReceipt, ReceiptEntry } from "../../domain/Receipt.js"
+import { type DeliveryReceipt, MAX_ENTRIES, type ReceiptEntry } from "../../domain/Receipt.js"
 import { ReceiptLog } from "../../infra/ReceiptLog.js"
 
 // Batches the edge's delivery receipts (sent, acked) per connection and channel and
-// flushes them every 250 ms, so a delivered event costs a few bytes, not a write.
+// flushes them every 250 ms, all connections' receipts in one message (several past
+// MAX_ENTRIES entries), so a delivered event costs a few bytes, not a write.
 // A flush that fails (NATS restarting) puts its entries back for the next flush, up to
-// MAX_PENDING entries; past that the oldest are dropped with a warning: receipts feed
+// MAX_PENDING entries; past that they are dropped with a warning: receipts feed
 // projections and metrics, never delivery itself. Receipts are at-least-once.
 
 type Key = string
 const MAX_PENDING = 200_000
-/** Entries per receipt message: about 350 KB of JSON, well under NATS's default 1 MiB payload. */
-const MAX_ENTRIES = 10_000
 
 interface Batch {
   readonly head: Omit<DeliveryReceipt, "entries">
@@ -43,29 +42,49 @@ export class Receipts extends Effect.Service<Receipts>()("herald/services/edge/R
       pending.set(key, { head: b.head, entries })
     }
 
-    // A batch goes out in receipts of at most MAX_ENTRIES entries (a fast replay sends tens of
-    // thousands of events per flush, more than a NATS message may hold); after a failed one,
-    // it and the rest of the batch are kept, in order, for the next flush.
-    const append = (b: Batch) =>
-      Effect.gen(function* () {
-        for (let from = 0; from < b.entries.length; from += MAX_ENTRIES) {
-          const entries = b.entries.slice(from, from + MAX_ENTRIES)
-          const sent = yield* Effect.either(log.append({ ...b.head, entries }, `${edgeId}-${++flushes}`))
-          if (Either.isRight(sent)) continue
-          const rest = { head: b.head, entries: b.entries.slice(from) }
-          const queued = [...pending.values()].reduce((n, p) => n + p.entries.length, 0)
-          if (queued + rest.entries.length > MAX_PENDING) {
-            return yield* Effect.logWarning(`dropped ${rest.entries.length} ${b.head.kind} receipt(s) for ${b.head.user_id}: ${sent.left.message} (backlog full)`)
+    // A flush goes out as messages of at most MAX_ENTRIES entries (a fast replay sends tens of
+    // thousands of events per flush, more than a NATS message may hold), a batch split across
+    // two when it must be; after a failed one, it and the rest are kept, in order, for the next.
+    const messagesOf = (batches: ReadonlyArray<Batch>): Array<Array<Batch>> => {
+      const messages: Array<Array<Batch>> = []
+      let current: Array<Batch> = []
+      let size = 0
+      for (const b of batches) {
+        for (let from = 0; from < b.entries.length;) {
+          if (size === MAX_ENTRIES) {
+            messages.push(current)
+            current = []
+            size = 0
           }
-          requeue(rest)
+          const entries = b.entries.slice(from, from + MAX_ENTRIES - size)
+          current.push({ head: b.head, entries })
+          size += entries.length
+          from += entries.length
+        }
+      }
+      if (current.length > 0) messages.push(current)
+      return messages
+    }
+
+    const flush = Effect.suspend(() => {
+      const messages = messagesOf([...pending.values()])
+      pending.clear()
+      return Effect.gen(function* () {
+        for (const [i, message] of messages.entries()) {
+          const receipts = message.map((b): DeliveryReceipt => ({ ...b.head, entries: b.entries }))
+          const sent = yield* Effect.either(log.append({ edge_id: edgeId, receipts }, `${edgeId}-${++flushes}`))
+          if (Either.isRight(sent)) continue
+          const rest = messages.slice(i).flat()
+          const count = (bs: Iterable<Batch>) => [...bs].reduce((n, b) => n + b.entries.length, 0)
+          if (count(pending.values()) + count(rest) > MAX_PENDING) {
+            const users = new Set(rest.map((b) => b.head.user_id)).size
+            return yield* Effect.logWarning(`dropped ${count(rest)} receipt entries of ${users} user(s): ${sent.left.message} (backlog full)`)
+          }
+          // Last first: each requeued part goes before what is queued, so the parts keep their order.
+          for (const b of rest.reverse()) requeue(b)
           return
         }
       })
-
-    const flush = Effect.suspend(() => {
-      const batches = [...pending.values()]
-      pending.clear()
-      return Effect.forEach(batches, append, { discard: true })
     })
 
     yield* flush.pipe(Effect.repeat(Schedule.spaced("250 millis")), Effect.forkScoped)

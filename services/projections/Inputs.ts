@@ -16,6 +16,6 @@ export const toInput = (source: Source, r: StoredRecord, decoder: RecordDecoder)
   }
   const receipt = decoder.receipt(r)
   return Either.isRight(receipt)
-    ? { _tag: "Receipt", source, seq: r.seq, storedAt: r.storedAt, receipt: receipt.right }
+    ? { _tag: "Receipt", source, seq: r.seq, storedAt: r.storedAt, receipts: receipt.right }
     : { _tag: "Unreadable", source, seq: r.seq, storedAt: r.storedAt, message: receipt.left }
 }

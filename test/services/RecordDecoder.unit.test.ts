@@ -31,4 +31,17 @@ describe("RecordDecoder", () => {
       const receipt = d.receipt({ seq: 1, subject: "herald.receipts.u-1", data: encoder.encode("{}") })
       expect(Either.isLeft(receipt)).toBe(true)
     }))
+
+  it.effect("reads a RECEIPTS message as its receipts: an edge's batch, or a single receipt as edges wrote before", () =>
+    Effect.gen(function* () {
+      const d = yield* decoder
+      const sent = { kind: "sent", delivery_channel: "websocket", user_id: "u-1", channel: "user", connection_id: "c-1", edge_id: "e-1", entries: [{ seq: 4, at: 1 }] }
+      const acked = { ...sent, kind: "acked", user_id: "u-2", channel: "run:r-1" }
+      const json = (v: unknown) => encoder.encode(JSON.stringify(v))
+      expect(d.receipt({ seq: 1, subject: "herald.receipts.edge.e-1", data: json({ edge_id: "e-1", receipts: [sent, acked] }) }))
+        .toEqual(Either.right([sent, acked]))
+      expect(d.receipt({ seq: 2, subject: "herald.receipts.u-1", data: json(sent) })).toEqual(Either.right([sent]))
+      const stranger = d.receipt({ seq: 3, subject: "herald.receipts.edge.e-1", data: json({ edge_id: "e-1", receipts: [sent, { ...acked, user_id: "a b" }] }) })
+      expect(Either.isLeft(stranger) && stranger.left).toContain("is not an id")
+    }))
 })

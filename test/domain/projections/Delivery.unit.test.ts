@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { deliveryKey, deliveryProjection, type DeliveryRecord, type DeliveryState, restore } from "../../../domain/projections/Delivery.js"
 import * as Docs from "../../../domain/projections/Documents.js"
 import { type Checkpointed, step } from "../../../domain/projections/Projection.js"
-import { applyAll, documents, evolveTwice, notification as n, receipt } from "./inputs.js"
+import { applyAll, batch, documents, evolveTwice, notification as n, receipt } from "./inputs.js"
 
 const record = (c: Checkpointed<DeliveryState>, seq: number, user = "u-42"): DeliveryRecord | undefined =>
   Docs.get(c.state.docs, deliveryKey(seq, user, "websocket"))
@@ -28,6 +28,21 @@ describe("delivery projection", () => {
     const seen = record(state, 1)!
     expect(seen.times.acked! - seen.times.pending).toBe(900)
     expect(record(state, 2)).toMatchObject({ status: "pending", times: { pending: 2_000 } })
+  })
+
+  it("applies an edge's flush (one message, receipts of several users and kinds) as its receipts one by one", () => {
+    const other = [n(6, "agent_started", {}, { user_id: "u-7", run_id: "r-9" })]
+    const parts = [
+      receipt(1, "sent", "user", [[1, 1_250], [2, 2_100]]),
+      receipt(2, "sent", "user", [[6, 6_300]], "u-7"),
+      receipt(3, "acked", "run:r-1", [[4, 4_900]]),
+      receipt(4, "acked", "user", [[6, 6_800]], "u-7")
+    ]
+    const oneByOne = applyAll(deliveryProjection, [...events, ...other, ...parts])
+    const flushed = applyAll(deliveryProjection, [...events, ...other, batch(1, parts)])
+    expect(documents(flushed)).toEqual(documents(oneByOne))
+    expect(record(flushed, 6, "u-7")).toMatchObject({ status: "acked", times: { pending: 6_000, sent: 6_300, acked: 6_800 } })
+    expect(record(flushed, 1)).toMatchObject({ status: "acked", times: { sent: 1_250, acked: 4_900 } })
   })
 
   it("acks exactly what a subscription channel names, up to the sequence given", () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Docs from "../../../domain/projections/Documents.js"
 import { type MetricsDoc, metricsProjection, observe, totalsOf, trackedKey } from "../../../domain/projections/Metrics.js"
 import { step } from "../../../domain/projections/Projection.js"
-import { applyAll, documents, evolveTwice, invalid, notification as n, receipt } from "./inputs.js"
+import { applyAll, batch, documents, evolveTwice, invalid, notification as n, receipt } from "./inputs.js"
 
 const events = [
   n(1, "agent_started", {}, { priority: "critical" }),
@@ -28,6 +28,13 @@ describe("metrics projection", () => {
     expect(totals.latency["websocket|sent"]).toMatchObject({ count: 3, sum_ms: 350 })
     expect(totals.latency["websocket|acked"]).toMatchObject({ count: 2, sum_ms: 2_800 })
     expect(totals.applied).toEqual({ NOTIFICATIONS: 6, RECEIPTS: 3 })
+  })
+
+  it("counts an edge's flush (the same receipts in one message) as the receipts one by one", () => {
+    const oneByOne = totalsOf(applyAll(metricsProjection, [...events, ...receipts]).state.docs)
+    const flushed = totalsOf(applyAll(metricsProjection, [...events, batch(1, receipts)]).state.docs)
+    expect({ ...flushed, applied: undefined }).toEqual({ ...oneByOne, applied: undefined })
+    expect(flushed.applied).toEqual({ NOTIFICATIONS: 6, RECEIPTS: 1 })
   })
 
   it("keeps a small document per open delivery and drops it once acked", () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { deliveryProjection } from "../../../domain/projections/Delivery.js"
 import { metricsProjection } from "../../../domain/projections/Metrics.js"
-import { initial, kindOf, requiredNotificationSeq, sourcesOf, step } from "../../../domain/projections/Projection.js"
+import { initial, kindsOf, requiredNotificationSeq, sourcesOf, step } from "../../../domain/projections/Projection.js"
 import { runsProjection } from "../../../domain/projections/Runs.js"
-import { invalid, notification as n, receipt } from "./inputs.js"
+import { batch, invalid, notification as n, receipt } from "./inputs.js"
 
 describe("projection step", () => {
   it("skips an input at or below its source's checkpoint, and moves the checkpoint past what it does not handle", () => {
@@ -23,9 +23,13 @@ describe("projection step", () => {
   })
 
   it("names the kind of each input and the notification a receipt waits for", () => {
-    expect([n(1, "tool_executing", { tool_name: "t" }), invalid(2), receipt(3, "acked", "user", [[8, 1], [12, 2]])].map(kindOf))
-      .toEqual(["tool_executing", "invalid", "acked"])
+    expect([n(1, "tool_executing", { tool_name: "t" }), invalid(2), receipt(3, "acked", "user", [[8, 1], [12, 2]])].map(kindsOf))
+      .toEqual([["tool_executing"], ["invalid"], ["acked"]])
     expect(requiredNotificationSeq(receipt(3, "sent", "user", [[8, 1], [12, 2], [5, 3]]))).toBe(12)
+    // An edge's flush: receipts of several users and both kinds, waiting for the highest sequence named.
+    const flush = batch(4, [receipt(4, "sent", "user", [[8, 1]], "u-1"), receipt(4, "acked", "run:r", [[20, 2]], "u-2"), receipt(4, "sent", "user", [[9, 3]], "u-1")])
+    expect(kindsOf(flush)).toEqual(["sent", "acked"])
+    expect(requiredNotificationSeq(flush)).toBe(20)
     expect(requiredNotificationSeq(n(1, "agent_started"))).toBe(0)
   })
 })

@@ -23,10 +23,16 @@ export const receipt = (
   user = "u-42"
 ): Input => ({
   _tag: "Receipt", source: "RECEIPTS", seq, storedAt: seq * 1000,
-  receipt: {
+  receipts: [{
     kind, delivery_channel: "websocket", user_id: user, channel, connection_id: "conn-1", edge_id: "edge-1",
     entries: entries.map(([s, at]) => ({ seq: s, at }))
-  }
+  }]
+})
+
+/** One RECEIPTS message holding the receipts of several inputs made by `receipt` (an edge's flush). */
+export const batch = (seq: number, inputs: ReadonlyArray<Input>): Input => ({
+  _tag: "Receipt", source: "RECEIPTS", seq, storedAt: seq * 1000,
+  receipts: inputs.flatMap((input) => (input._tag === "Receipt" ? input.receipts : []))
 })
 
 export const applyAll = <S extends { readonly docs: Docs.Documents<D> }, D>(p: Projection<S, D>, inputs: ReadonlyArray<Input>): Checkpointed<S> =>
