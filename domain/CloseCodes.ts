@@ -10,7 +10,10 @@ export const CloseCodes = {
   slow_consumer: { code: 4503, reconnect: true, reason: "slow consumer: resume from your last seq" },
   draining: { code: 4503, reconnect: true, reason: "server draining: reconnect and resume" },
   unavailable: { code: 4503, reconnect: true, reason: "log unavailable: reconnect and resume" },
-  frame_too_large: { code: 1009, reconnect: false, reason: "frame too large" }
+  frame_too_large: { code: 1009, reconnect: false, reason: "frame too large" },
+  bad_encoding: { code: 1007, reconnect: false, reason: "invalid UTF-8" },
+  // A defect while handling this connection: it alone is closed; the client may resume.
+  internal_error: { code: 1011, reconnect: true, reason: "internal error: reconnect and resume" }
 } as const
 
 export type CloseKind = keyof typeof CloseCodes

@@ -1,6 +1,6 @@
 import { Either } from "effect"
 import type { EventJson, EventType, PayloadOf } from "./Event.js"
-import { decodeEvent, DEFAULT_MAX_EVENT_BYTES, InvalidEvent } from "./Validation.js"
+import { decodeEvent, DEFAULT_MAX_EVENT_BYTES, InvalidEvent, MAX_EVENT_DEPTH, valueDeeperThan } from "./Validation.js"
 import type { Event } from "./Event.js"
 
 // What a publisher hands in: the envelope without the parts Herald can fill in itself.
@@ -35,6 +35,9 @@ export const prepare = (
   maxBytes: number = DEFAULT_MAX_EVENT_BYTES
 ): Either.Either<Prepared, InvalidEvent> => {
   const json: EventJson | Record<string, unknown> = { ...draft, id: draft.id ?? fill.id(), timestamp: draft.timestamp ?? fill.now() }
+  if (valueDeeperThan(json, MAX_EVENT_DEPTH)) {
+    return Either.left(new InvalidEvent({ reason: "too_deep", message: `the event nests objects or arrays deeper than ${MAX_EVENT_DEPTH} levels` }))
+  }
   return Either.flatMap(decodeEvent(json), (event) => {
     const bytes = encoder.encode(JSON.stringify(event))
     return bytes.byteLength > maxBytes

@@ -9,9 +9,14 @@ import { parseSubject, subjectMismatch } from "./Subject.js"
 /** Default cap on one encoded event; configurable at the edges that call `validate`. */
 export const DEFAULT_MAX_EVENT_BYTES = 64 * 1024
 
+/** Deepest nesting of objects and arrays an event may have, the envelope itself being level 1 (SPEC §9). */
+export const MAX_EVENT_DEPTH = 32
+
 export const InvalidReason = Schema.Literal(
-  "too_large", "bad_encoding", "bad_json", "not_an_object", "unknown_type",
-  "bad_envelope", "bad_payload", "bad_subject", "subject_mismatch"
+  "too_large", "too_deep", "bad_encoding", "bad_json", "not_an_object", "unknown_type",
+  "bad_envelope", "bad_payload", "bad_subject", "subject_mismatch",
+  // Herald itself failed on the message (a defect while handling it): recorded and skipped.
+  "unprocessable"
 )
 export type InvalidReason = typeof InvalidReason.Type
 
@@ -52,6 +57,41 @@ export const decodeEvent = (value: unknown): Either.Either<Event, InvalidEvent> 
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
+/** Whether a JSON value nests objects and arrays deeper than `max` (iterative: any depth is safe to ask about). */
+export const valueDeeperThan = (value: unknown, max: number): boolean => {
+  const stack: Array<readonly [unknown, number]> = [[value, 1]]
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, depth] = top
+    if (typeof v !== "object" || v === null) continue
+    if (depth > max) return true
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1])
+    }
+  }
+  return false
+}
+
+/**
+ * Whether the JSON text nests objects and arrays deeper than `max`, read without parsing it:
+ * brackets inside strings do not count. Deep nesting is refused before JSON.parse, so no later
+ * step (decoding, encoding a frame, a projection) ever recurses that deep.
+ */
+export const nestedDeeperThan = (text: string, max: number): boolean => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++ // backslash: skip the escaped character
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 123 || c === 91) {
+      if (++depth > max) return true
+    } else if (c === 125 || c === 93) depth--
+  }
+  return false
+}
+
 export interface RawNotification {
   readonly subject: string
   readonly data: Uint8Array
@@ -70,6 +110,9 @@ export const validateNotification = (
     text = utf8.decode(raw.data)
   } catch {
     return invalid("bad_encoding", "the message is not valid UTF-8")
+  }
+  if (nestedDeeperThan(text, MAX_EVENT_DEPTH)) {
+    return invalid("too_deep", `the event nests objects or arrays deeper than ${MAX_EVENT_DEPTH} levels`)
   }
   let json: unknown
   try {

@@ -17,6 +17,7 @@ import { Receipts } from "./edge/Receipts.js"
 import { ValidatedEvents } from "./edge/ValidatedEvents.js"
 import { IngestValidator } from "./IngestValidator.js"
 import { Metrics } from "./Metrics.js"
+import { Supervisor } from "./Supervisor.js"
 import { ProjectionsLive } from "./projections/Projections.js"
 import { TokenVerifier } from "./TokenVerifier.js"
 import { WebPage } from "./WebPage.js"
@@ -32,7 +33,10 @@ const Infra = Layer.mergeAll(
   Topology.Default, EventLog.Default, Quarantine.Default, StreamReader.Default, ReceiptLog.Default
 ).pipe(Layer.provideMerge(Nats.Default), Layer.provideMerge(NatsEndpoint.layer))
 
-const Core = Layer.mergeAll(HttpServer.Default, TokenVerifier.Default, Hub.Default).pipe(Layer.provideMerge(Metrics.Default))
+const Core = Supervisor.Default.pipe(
+  Layer.provideMerge(Layer.mergeAll(HttpServer.Default, TokenVerifier.Default, Hub.Default)),
+  Layer.provideMerge(Metrics.Default)
+)
 
 const EdgeLive = Layer.merge(Edge.Default, WebPage.Default).pipe(
   Layer.provide(LiveFeed.Default),

@@ -1,5 +1,5 @@
 import type { Duplex } from "node:stream"
-import { Effect, Either, Fiber, Stream } from "effect"
+import { Cause, Effect, Either, Exit, Fiber, Stream } from "effect"
 import type { RuntimeFiber } from "effect/Fiber"
 import { ulid } from "ulid"
 import type { RawData, WebSocket } from "ws"
@@ -70,6 +70,7 @@ export class Connection implements Subscriber {
     ws.on("message", onMessage)
     ws.on("pong", onPong)
     ws.on("close", onClose)
+    ws.on("error", onError)
     this.authTimer = setTimeout(authTimedOut, AUTH_TIMEOUT_MS, this)
     ctx.metrics.connections.inc()
   }
@@ -260,18 +261,50 @@ export class Connection implements Subscriber {
   /** Handles the waiting frames in order until one needs a fiber that does not finish at once. */
   private pump() {
     this.pumping = true
-    while (this.running === undefined && this.inbox !== undefined && this.inbox.length > 0 && this.ws.readyState === this.ws.OPEN) {
-      const work = this.handle(this.inbox.shift() as string)
-      if (work === undefined) continue
-      const fiber = this.runFork(work)
-      if (fiber.unsafePoll() !== null) continue
-      this.running = fiber
-      fiber.addObserver(() => {
-        this.running = undefined
-        if (!this.pumping) this.pump()
-      })
+    try {
+      while (this.running === undefined && this.inbox !== undefined && this.inbox.length > 0 && this.ws.readyState === this.ws.OPEN) {
+        const work = this.handle(this.inbox.shift() as string)
+        if (work === undefined) continue
+        const fiber = this.runFork(work)
+        const exit = fiber.unsafePoll()
+        if (exit !== null) {
+          this.settled(exit)
+          continue
+        }
+        this.running = fiber
+        fiber.addObserver((exit) => {
+          this.running = undefined
+          this.settled(exit)
+          if (!this.pumping) this.pump()
+        })
+      }
+    } catch (defect) {
+      this.defect(defect)
+    } finally {
+      this.pumping = false
     }
-    this.pumping = false
+  }
+
+  /** A frame's fiber ended: a defect in it (not an interruption by the close) is this connection's alone. */
+  private settled(exit: Exit.Exit<void>) {
+    if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) this.defect(Cause.squash(exit.cause))
+  }
+
+  /** A defect while handling this connection: logged and counted, the connection closed 1011, nothing else touched. */
+  defect(defect: unknown) {
+    this.ctx.metrics.defects.inc({ unit: "connection" })
+    this.runFork(Effect.logError(`connection ${this.id} of ${this.userId || "(unauthenticated)"}: defect; closing 1011`, defect))
+    this.inbox = undefined
+    this.close("internal_error")
+  }
+
+  /**
+   * `ws` failed the socket (a frame over the limit, invalid UTF-8, an unmasked or reserved
+   * frame, a reset): it has already sent its close code (1009, 1007, 1002…) and the socket
+   * closes; counted here. Without this listener, `ws` would throw it on the process.
+   */
+  socketError(error: Error & { readonly code?: string }) {
+    this.ctx.metrics.socketErrors.inc({ code: error.code ?? "unknown" })
   }
 
   /** No auth frame in time (SPEC §4: 4408). */
@@ -321,7 +354,16 @@ export class Connection implements Subscriber {
 // connection): `ws` calls a listener with the socket as `this`, a timer gets the connection.
 const connectionOf = new WeakMap<WebSocket, Connection>()
 function onMessage(this: WebSocket, data: RawData, isBinary: boolean) {
-  connectionOf.get(this)?.onMessage(data.toString(), isBinary)
+  const connection = connectionOf.get(this)
+  if (connection === undefined) return
+  try {
+    connection.onMessage(data.toString(), isBinary)
+  } catch (defect) {
+    connection.defect(defect)
+  }
+}
+function onError(this: WebSocket, error: Error) {
+  connectionOf.get(this)?.socketError(error)
 }
 function onPong(this: WebSocket) {
   connectionOf.get(this)?.pong()

@@ -27,6 +27,16 @@ const refuse = (socket: Duplex, status: number, text: string) => {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
 }
 
+/** The path of an upgrade request, or undefined when its target does not parse (`GET //`). */
+const pathOf = (url: string | undefined): string | undefined =>
+  URL.canParse(url ?? "/", "http://herald") ? new URL(url ?? "/", "http://herald").pathname : undefined
+
+// A raw socket that errors (a reset mid-handshake) must not take the process with it: an
+// upgraded socket's errors are `ws`'s to report on the WebSocket (see Connection).
+function swallowSocketError(this: Duplex) {
+  this.destroy()
+}
+
 export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
   scoped: Effect.gen(function* () {
     const config = yield* HeraldConfig
@@ -55,8 +65,10 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
       for (const ws of wss.clients) pingConnection(ws)
     }, ctx.pingIntervalMs)
 
-    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const path = new URL(req.url ?? "/", "http://herald").pathname
+    const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on("error", swallowSocketError)
+      const path = pathOf(req.url)
+      if (path === undefined) return refuse(socket, 400, "Bad Request")
       if (path !== WS_PATH) return refuse(socket, 404, "Not Found")
       if (draining) return refuse(socket, 503, "Service Unavailable")
       const origin = req.headers.origin
@@ -64,7 +76,21 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
         ctx.metrics.authFailures.inc({ reason: "origin" })
         return refuse(socket, 403, "Forbidden")
       }
-      wss.handleUpgrade(req, socket, head, (ws) => void new Connection(ws, socket, ctx, runFork))
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        socket.off("error", swallowSocketError)
+        void new Connection(ws, socket, ctx, runFork)
+      })
+    }
+    // Nothing a client sends may throw past the upgrade handler: a defect here is this
+    // request's alone (logged, counted, the socket destroyed), never the process's.
+    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      try {
+        upgrade(req, socket, head)
+      } catch (e) {
+        ctx.metrics.defects.inc({ unit: "upgrade" })
+        runFork(Effect.logError(`upgrade ${req.method} ${JSON.stringify(req.url)} failed`, e))
+        socket.destroy()
+      }
     }
     http.server.on("upgrade", onUpgrade)
     yield* http.addReadinessCheck("edge_accepting", Effect.sync(() => !draining))

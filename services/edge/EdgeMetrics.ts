@@ -17,6 +17,16 @@ export class EdgeMetrics extends Effect.Service<EdgeMetrics>()("herald/services/
         buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers
       }),
       closes: new Counter({ name: "herald_ws_closes_total", help: "Connections closed by the server, by reason (slow_consumer, rate_limited, …)", labelNames: ["reason"] as const, registers }),
+      defects: new Counter({
+        name: "herald_ws_defects_total",
+        help: "Defects caught at the unit they belong to (upgrade, connection, socket, event) instead of the process, by unit",
+        labelNames: ["unit"] as const, registers
+      }),
+      socketErrors: new Counter({
+        name: "herald_ws_socket_errors_total",
+        help: "Sockets ended by a protocol error (bad frame, invalid UTF-8, oversize frame, reset), by error code",
+        labelNames: ["code"] as const, registers
+      }),
       authFailures: new Counter({ name: "herald_ws_auth_failures_total", help: "Rejected auth frames and auth timeouts, by reason", labelNames: ["reason"] as const, registers })
     } as const
   })

@@ -19,6 +19,16 @@ export interface Subscriber {
   readonly userId: string
   readonly deliver: (event: LiveEvent) => void
   readonly close: (kind: CloseKind) => void
+  /** A defect while delivering to this subscriber: it alone is closed (1011). */
+  readonly defect: (defect: unknown) => void
+}
+
+const deliverTo = (s: Subscriber, event: LiveEvent) => {
+  try {
+    s.deliver(event)
+  } catch (defect) {
+    s.defect(defect)
+  }
 }
 
 export class Hub extends Effect.Service<Hub>()("herald/services/edge/Hub", {
@@ -59,8 +69,8 @@ export class Hub extends Effect.Service<Hub>()("herald/services/edge/Hub", {
     const dispatch = (event: LiveEvent) => {
       position = event.seq
       const held = byUser.get(event.ids.user_id)
-      if (held instanceof Set) for (const s of held) s.deliver(event)
-      else held?.deliver(event)
+      if (held instanceof Set) for (const s of held) deliverTo(s, event)
+      else if (held !== undefined) deliverTo(held, event)
     }
 
     /** Moves the position without an event (an invalid message, or a reset). */

@@ -1,4 +1,6 @@
 import { Data, Effect, Either, Ref, Schedule, Stream } from "effect"
+import { Supervisor } from "../Supervisor.js"
+import { EdgeMetrics } from "./EdgeMetrics.js"
 import { StreamReader } from "../../infra/StreamReader.js"
 import { STREAM, Topology } from "../../infra/Topology.js"
 import { Hub } from "./Hub.js"
@@ -8,7 +10,9 @@ import { ValidatedEvents } from "./ValidatedEvents.js"
 // the stream's end at start-up, whatever the number of clients. Each message is validated
 // once, encoded once, and handed to the hub. After a failure it resumes from the hub's
 // position; if the stream was recreated meanwhile (a new epoch), sequences restarted, so
-// every client is closed 4503 to resubscribe against the new incarnation.
+// every client is closed 4503 to resubscribe against the new incarnation. A defect on one
+// event (validation or encoding throwing) is logged, counted and the event skipped; the feed
+// runs under the Supervisor, so /readyz says `live_feed` false while it is not following.
 
 class EpochChanged extends Data.TaggedError("EpochChanged") {}
 
@@ -18,12 +22,27 @@ export class LiveFeed extends Effect.Service<LiveFeed>()("herald/services/edge/L
     const topology = yield* Topology
     const hub = yield* Hub
     const validated = yield* ValidatedEvents
+    const supervisor = yield* Supervisor
+    const metrics = yield* EdgeMetrics
 
     const start = yield* topology.streamState
     hub.advance(start.lastSeq)
     const epoch = yield* Ref.make(start.epoch)
 
-    const follow = Effect.gen(function* () {
+    const dispatch = (m: { readonly seq: number; readonly subject: string; readonly data: Uint8Array }) => {
+      if (m.seq <= hub.position()) return
+      try {
+        const result = validated.validate(m)
+        if (Either.isLeft(result)) return hub.advance(m.seq)
+        hub.dispatch({ seq: m.seq, ids: result.right.event, json: result.right.json })
+      } catch (defect) {
+        hub.advance(m.seq)
+        metrics.defects.inc({ unit: "event" })
+        Effect.runFork(Effect.logError(`live feed: defect on seq ${m.seq} (${m.subject}); event skipped`, defect))
+      }
+    }
+
+    const follow = (ready: Effect.Effect<void>) => Effect.gen(function* () {
       const state = yield* topology.streamState
       if (state.epoch !== (yield* Ref.get(epoch))) {
         yield* Effect.logWarning(`stream ${STREAM} was recreated (epoch ${state.epoch}): closing clients so they resubscribe`)
@@ -31,14 +50,8 @@ export class LiveFeed extends Effect.Service<LiveFeed>()("herald/services/edge/L
         hub.advance(state.lastSeq)
         hub.closeAll("draining")
       }
-      yield* Stream.runForEach(reader.tail(STREAM, hub.position()), (m) =>
-        Effect.sync(() => {
-          if (m.seq <= hub.position()) return
-          const result = validated.validate(m)
-          if (Either.isLeft(result)) return hub.advance(m.seq)
-          hub.dispatch({ seq: m.seq, ids: result.right.event, json: result.right.json })
-        })
-      )
+      yield* ready
+      yield* Stream.runForEach(reader.tail(STREAM, hub.position()), (m) => Effect.sync(() => dispatch(m)))
     })
 
     // The ordered consumer does not notice a recreated stream (it would resume on the new
@@ -48,11 +61,7 @@ export class LiveFeed extends Effect.Service<LiveFeed>()("herald/services/edge/L
       if (state.epoch !== (yield* Ref.get(epoch))) return yield* Effect.fail(new EpochChanged())
     }).pipe(Effect.repeat(Schedule.spaced("2 seconds")), Effect.zipRight(Effect.never))
 
-    yield* Effect.raceFirst(follow, watchEpoch).pipe(
-      Effect.tapErrorCause((cause) => Effect.logWarning("live feed interrupted; resuming", cause)),
-      Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")))),
-      Effect.forkScoped
-    )
+    yield* supervisor.supervise("live_feed", (health) => Effect.raceFirst(follow(health.ready), watchEpoch))
     yield* Effect.logInfo(`live feed following ${STREAM} after seq ${start.lastSeq} (epoch ${start.epoch})`)
     return { epoch: Ref.get(epoch) } as const
   })
