@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import { DEFAULT_MAX_EVENT_BYTES, InvalidEvent, validateNotification } from "../../domain/Validation.js"
+import { DEFAULT_MAX_EVENT_BYTES, InvalidEvent, nestedDeeperThan, validateNotification, valueDeeperThan } from "../../domain/Validation.js"
 import { bytes, decoded, MINIMAL, outcome, RUN_SUBJECT, wire, without } from "./fixtures.js"
 
 const validate = (subject: string, data: Uint8Array, maxBytes?: number) =>
@@ -132,5 +132,38 @@ describe("validateNotification: subject and body ids", () => {
     const event = decoded(validateNotification({ subject: RUN_SUBJECT, data: bytes(body) }))
     expect(event).not.toHaveProperty("region")
     expect(event.payload).toStrictEqual({})
+  })
+})
+
+describe("validateNotification: the depth limit (SPEC §9)", () => {
+  /** `agent_completed` whose result nests `levels` arrays (the envelope is level 1, payload level 2). */
+  const nested = (levels: number, open = "[", close = "]") =>
+    text(JSON.stringify(wire("agent_completed", {})).replace('"payload":{}', `"payload":{"result":${open.repeat(levels)}1${close.repeat(levels)}}`))
+
+  it("accepts 32 levels, envelope included, and quarantines 33 as too_deep", () => {
+    expect(validate(RUN_SUBJECT, nested(30))).toBe("ok")
+    expect(validate(RUN_SUBJECT, nested(31))).toBe("too_deep: the event nests objects or arrays deeper than 32 levels")
+  })
+
+  it("refuses 5,000 levels without recursing, objects as arrays", () => {
+    const objects = text(JSON.stringify(wire("agent_completed", {})).replace('"payload":{}', `"payload":{"result":${'{"a":'.repeat(5000)}1${"}".repeat(5000)}}`))
+    expect(validate(RUN_SUBJECT, objects)).toMatch(/^too_deep/)
+    expect(validate(RUN_SUBJECT, nested(5000))).toMatch(/^too_deep/)
+  })
+
+  it("does not count brackets inside strings, escaped quotes included", () => {
+    const thought = `"\\"${"[".repeat(100)}`
+    expect(validate(RUN_SUBJECT, text(JSON.stringify(wire("agent_thinking", { thought: JSON.parse(thought + '"') }))))).toBe("ok")
+  })
+})
+
+describe("valueDeeperThan", () => {
+  it("agrees with the text scan on generated values", () => {
+    let v: unknown = 1
+    for (let depth = 1; depth <= 40; depth++) {
+      v = depth % 2 === 0 ? [v] : { k: v }
+      expect(valueDeeperThan(v, 32)).toBe(nestedDeeperThan(JSON.stringify(v), 32))
+      expect(valueDeeperThan(v, 32)).toBe(depth > 32)
+    }
   })
 })
