@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream"
-import { Effect, Ref, Stream } from "effect"
+import { Effect, Option, Ref, Stream } from "effect"
+import { NatsAuth } from "./NatsAuth.js"
 import { NatsEndpoint } from "./NatsEndpoint.js"
 import { fromNatsIterator } from "./iterate.js"
 import { natsFailure } from "./NatsErrors.js"
@@ -8,10 +9,12 @@ import { natsFailure } from "./NatsErrors.js"
 // The process's NATS connection: data plane (`js`) apart from control plane (`jsm`).
 // It reconnects forever; `connected` follows the connection's status for /readyz.
 // Releasing the layer drains it, so in-flight acks and publishes complete first.
+// Credentials and TLS come from `NatsAuth` when the process provides it (SPEC §10).
 
 export class Nats extends Effect.Service<Nats>()("herald/infra/Nats", {
   scoped: Effect.gen(function* () {
     const endpoint = yield* NatsEndpoint
+    const access = Option.getOrElse(yield* Effect.serviceOption(NatsAuth), () => ({}))
     const nc: NatsConnection = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () =>
@@ -20,7 +23,8 @@ export class Nats extends Effect.Service<Nats>()("herald/infra/Nats", {
             name: "herald",
             maxReconnectAttempts: -1,
             reconnectTimeWait: 250,
-            waitOnFirstConnect: false
+            waitOnFirstConnect: false,
+            ...access
           }),
         catch: natsFailure(`connect to ${endpoint.servers.join(",")}`)
       }),
@@ -50,7 +54,12 @@ export class Nats extends Effect.Service<Nats>()("herald/infra/Nats", {
       Effect.forkScoped
     )
     const js: JetStreamClient = jetstream(nc)
-    const jsm: JetStreamManager = yield* Effect.tryPromise({ try: () => jetstreamManager(nc), catch: natsFailure("jetstream manager") })
+    // No `$JS.API.INFO` probe: an agent user may not call the JetStream API at all (its
+    // publish acks need none); a server without JetStream shows at the first stream call.
+    const jsm: JetStreamManager = yield* Effect.tryPromise({
+      try: () => jetstreamManager(nc, { checkAPI: false }),
+      catch: natsFailure("jetstream manager")
+    })
     yield* Effect.logInfo(`connected to NATS ${nc.getServer()}`)
     return { nc, js, jsm, connected: Ref.get(connected) } as const
   })

@@ -3,6 +3,8 @@ import { parseArgs } from "node:util"
 import { Config, Effect } from "effect"
 import { createPublisher, type PublishAck } from "../client/publisher.js"
 import type { Draft } from "../domain/Draft.js"
+import { natsAccess } from "../infra/HeraldConfig.js"
+import { plainAccess } from "../infra/NatsAuth.js"
 import { planDemo, type RunPlan } from "./demo/plan.js"
 
 // A simulated agent fleet: several users' runs, interleaved, published through the Promise
@@ -22,6 +24,8 @@ Options:
   --failure-rate P     share of runs that end in agent_error, 0 to 1 (default 0.2)
   --seed S             seed for reproducible choices (default: random, printed)
   --nats URL           NATS URL(s), comma-separated (default: $NATS_URL, else nats://127.0.0.1:4222)
+                       (credentials and TLS from NATS_CREDS, NATS_NKEY_SEED, NATS_USER/NATS_PASSWORD,
+                       NATS_TOKEN, NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY, as for Herald)
   -h, --help           this text`
 
 class UsageError extends Error {}
@@ -55,7 +59,8 @@ const parseOptions = (argv: ReadonlyArray<string>) => {
     speed: number("speed", values.speed, 1, (n) => Number.isFinite(n) && n >= 0, "a number ≥ 0"),
     failureRate: number("failure-rate", values["failure-rate"], 0.2, (n) => n >= 0 && n <= 1, "a number from 0 to 1"),
     seed: values.seed ?? String(Math.floor(Math.random() * 1e6)),
-    servers: (values.nats ?? Effect.runSync(natsUrl)).split(",").map((s) => s.trim()).filter((s) => s.length > 0)
+    servers: (values.nats ?? Effect.runSync(natsUrl)).split(",").map((s) => s.trim()).filter((s) => s.length > 0),
+    access: plainAccess(Effect.runSync(natsAccess))
   }
 }
 
@@ -118,7 +123,7 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     })
   }
   // Short timeouts so that an unreachable NATS fails in seconds rather than hanging.
-  const publisher = createPublisher({ servers: options.servers, timeoutMs: 2000, retries: 3 })
+  const publisher = createPublisher({ ...options.access, servers: options.servers, timeoutMs: 2000, retries: 3 })
   // A server that accepts TCP but never answers holds the first connect for 20 s (nats.js).
   const unreachable = () => `cannot publish to ${options.servers.join(",")}`
   const watchdog = setTimeout(() => {

@@ -5,6 +5,7 @@ import { PROJECTIONS } from "../domain/projections/Catalog.js"
 import { InvalidReason } from "../domain/Validation.js"
 import { HeraldConfig } from "../infra/HeraldConfig.js"
 import { Nats } from "../infra/Nats.js"
+import { NatsAuth } from "../infra/NatsAuth.js"
 import type { NatsFailure } from "../infra/NatsErrors.js"
 import { NatsEndpoint } from "../infra/NatsEndpoint.js"
 import { Quarantine } from "../infra/Quarantine.js"
@@ -14,6 +15,9 @@ import { projectionsRebuild, projectionsStatus } from "./cli/projections.js"
 // Herald's operator CLI: what the `nats` CLI would show, in Herald's terms.
 
 const HELP = `Usage: npm run herald -- <command> [options]     (NATS_URL selects the server)
+
+Credentials and TLS, as for Herald: NATS_CREDS, NATS_NKEY_SEED, NATS_USER and NATS_PASSWORD,
+or NATS_TOKEN; NATS_TLS_CA, NATS_TLS_CERT and NATS_TLS_KEY (docs/security.md).
 
 Commands:
   status                          streams, epoch, sequences and consumer lag
@@ -72,6 +76,7 @@ const commands: Record<string, Effect.Effect<void, Failure, StreamAdmin | Quaran
 
 const NatsLive = Nats.Default.pipe(
   Layer.provide(Layer.unwrapEffect(Effect.map(HeraldConfig, (c) => NatsEndpoint.fixed(c.natsServers)))),
+  Layer.provide(NatsAuth.layer),
   Layer.provideMerge(HeraldConfig.layer)
 )
 
