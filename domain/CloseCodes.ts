@@ -7,6 +7,8 @@ export const CloseCodes = {
   auth_timeout: { code: 4408, reconnect: true, reason: "no auth frame within 5 s" },
   replaced: { code: 4409, reconnect: false, reason: "replaced: per-user connection limit reached" },
   rate_limited: { code: 4429, reconnect: true, reason: "rate limited" },
+  // More frames sent while one is still being handled (a long replay) than the edge queues.
+  inbox_full: { code: 4429, reconnect: true, reason: "too many frames queued: slow down" },
   slow_consumer: { code: 4503, reconnect: true, reason: "slow consumer: resume from your last seq" },
   draining: { code: 4503, reconnect: true, reason: "server draining: reconnect and resume" },
   unavailable: { code: 4503, reconnect: true, reason: "log unavailable: reconnect and resume" },

@@ -1,12 +1,14 @@
 import { Either, Schema } from "effect"
 import { isId } from "./Ids.js"
 import { runFilter, threadFilter, userFilter } from "./Subject.js"
+import { nestedDeeperThan } from "./Validation.js"
 
 // The client → server frames of the socket protocol (SPEC §4) and the channels a user can
 // subscribe to. A channel's subject filter is built from the authenticated user id, never
 // from the frame, so no frame can reach another user's events.
 
-const Seq = Schema.Number.pipe(Schema.filter((n) => Number.isSafeInteger(n) && n >= 0, { message: () => "must be a whole number ≥ 0" }))
+/** A stream sequence on the wire: a whole number ≥ 0. */
+export const Seq = Schema.Number.pipe(Schema.filter((n) => Number.isSafeInteger(n) && n >= 0, { message: () => "must be a whole number ≥ 0" }))
 
 export const AuthFrame = Schema.Struct({ op: Schema.Literal("auth"), token: Schema.String })
 export const SubscribeFrame = Schema.Struct({
@@ -27,9 +29,13 @@ export type FrameProblem =
 
 const decodeFrame = Schema.decodeUnknownEither(ClientFrame)
 const OPS = new Set(["auth", "subscribe", "unsubscribe", "ack"])
+/** Client frames are flat objects; deeper nesting is refused before parsing (decoding and
+ * describing a value thousands of levels deep would exhaust the stack). */
+export const MAX_FRAME_DEPTH = 8
 
 /** Parses one text frame. Unparseable or unknown frames are protocol violations; a known op with bad fields is a bad request. */
 export const parseFrame = (text: string): Either.Either<ClientFrame, FrameProblem> => {
+  if (nestedDeeperThan(text, MAX_FRAME_DEPTH)) return Either.left({ kind: "not_a_frame", message: `a frame nests at most ${MAX_FRAME_DEPTH} levels` })
   let value: unknown
   try {
     value = JSON.parse(text)

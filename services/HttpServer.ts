@@ -1,11 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import { Data, Effect, Runtime } from "effect"
+import { Data, Effect, Option, Runtime } from "effect"
 import { HeraldConfig } from "../infra/HeraldConfig.js"
 import { Nats } from "../infra/Nats.js"
 import { Topology } from "../infra/Topology.js"
 import { Metrics } from "./Metrics.js"
 
-// Herald's HTTP surface on HERALD_PORT: /healthz (the process is alive), /readyz (NATS
+// Herald's HTTP surface on HERALD_HOST:HERALD_PORT: /healthz (the process is alive), /readyz (NATS
 // connected and topology provisioned), /metrics (Prometheus text). Features add their own
 // routes with `route(path, handler)` (a path ending in "/" matches everything below it)
 // and may attach to `server` (the WebSocket edge takes its upgrade requests).
@@ -20,7 +20,7 @@ export const json = (res: ServerResponse, status: number, body: unknown) => {
 
 export class HttpServer extends Effect.Service<HttpServer>()("herald/services/HttpServer", {
   scoped: Effect.gen(function* () {
-    const { port } = yield* HeraldConfig
+    const { host, port } = yield* HeraldConfig
     const nats = yield* Nats
     const topology = yield* Topology
     const metrics = yield* Metrics
@@ -49,6 +49,7 @@ export class HttpServer extends Effect.Service<HttpServer>()("herald/services/Ht
     }
 
     const dispatch = async (req: IncomingMessage, res: ServerResponse) => {
+      if (!URL.canParse(req.url ?? "/", "http://herald")) return json(res, 400, { error: "bad_request", message: "the request target does not parse" })
       const url = new URL(req.url ?? "/", "http://herald")
       const path = url.pathname
       const handler = lookup(path)
@@ -78,9 +79,15 @@ export class HttpServer extends Effect.Service<HttpServer>()("herald/services/Ht
     yield* Effect.acquireRelease(
       Effect.async<void, HttpListenError>((resume) => {
         server.once("error", (e: NodeJS.ErrnoException) =>
-          resume(Effect.fail(new HttpListenError({ message: `HERALD_PORT ${port}: cannot listen (${e.code ?? e.message})` })))
+          resume(Effect.fail(new HttpListenError({
+            message: `HERALD_HOST ${Option.getOrElse(host, () => "(all interfaces)")}, HERALD_PORT ${port}: cannot listen (${e.code ?? e.message})`
+          })))
         )
-        server.listen(port, () => resume(Effect.void))
+        // No host: every interface (Node binds `::`, dual-stack, or 0.0.0.0 without IPv6).
+        Option.match(host, {
+          onNone: () => server.listen(port, () => resume(Effect.void)),
+          onSome: (h) => server.listen(port, h, () => resume(Effect.void))
+        })
       }),
       () => Effect.async<void>((resume) => {
         server.close(() => resume(Effect.void))
@@ -89,7 +96,10 @@ export class HttpServer extends Effect.Service<HttpServer>()("herald/services/Ht
     )
     const address = server.address()
     const bound = typeof address === "object" && address !== null ? address.port : port
-    yield* Effect.logInfo(`HTTP listening on :${bound} (/healthz, /readyz, /metrics)`)
+    const boundHost = typeof address === "object" && address !== null
+      ? (address.family === "IPv6" ? `[${address.address}]` : address.address)
+      : Option.getOrElse(host, () => "")
+    yield* Effect.logInfo(`HTTP listening on ${boundHost}:${bound} (/healthz, /readyz, /metrics)`)
     const route = (path: string, handler: Handler) => Effect.sync(() => void routes.set(path, handler))
     const addReadinessCheck = (name: string, check: Effect.Effect<boolean>) => Effect.sync(() => void checks.set(name, check))
     const markStarted = Effect.sync(() => void (started = true))

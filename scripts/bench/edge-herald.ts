@@ -82,7 +82,7 @@ export const startBenchHerald = (o: HeraldOptions): Effect.Effect<BenchHerald, B
     child.stderr?.on("data", onData)
     const port = yield* Effect.async<number, BenchFailed>((resume) => {
       const check = () => {
-        const bound = /HTTP listening on :(\d+)/.exec(log)
+        const bound = /HTTP listening on \S*:(\d+)/.exec(log)
         if (bound === null) return
         cleanup()
         resume(Effect.succeed(Number(bound[1])))

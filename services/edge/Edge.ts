@@ -8,23 +8,31 @@ import { StreamReader } from "../../infra/StreamReader.js"
 import { Topology } from "../../infra/Topology.js"
 import { HttpServer } from "../HttpServer.js"
 import { TokenVerifier } from "../TokenVerifier.js"
-import { Connection, pingConnection } from "./Connection.js"
 import type { EdgeContext } from "./EdgeContext.js"
 import { EdgeMetrics } from "./EdgeMetrics.js"
 import { Hub } from "./Hub.js"
 import { LiveFeed } from "./LiveFeed.js"
 import { Receipts } from "./Receipts.js"
+import { Session } from "./Session.js"
+import { pingTransport, Transport } from "./Transport.js"
 import { ValidatedEvents } from "./ValidatedEvents.js"
 
 // The WebSocket edge on HERALD_PORT at /v1/ws. Frames over 64 KiB are refused by `ws`
-// itself with 1009. On shutdown the edge stops taking upgrades, closes every client 4503
-// (reconnect and resume, possibly on another edge) and waits for the sockets to go.
+// itself with 1009. Past HERALD_WS_MAX_CONNECTIONS open sockets an upgrade is answered 503
+// with Retry-After, before any WebSocket exists, so a load balancer (or the client's
+// backoff) tries again, possibly on another edge. On shutdown the edge stops taking
+// upgrades, closes every client 4503 (reconnect and resume, possibly on another edge) and
+// waits for the sockets to go. Each connection is a Transport (socket) and a Session
+// (protocol) with its Subscriptions.
 
 export const WS_PATH = "/v1/ws"
 const MAX_FRAME_BYTES = 64 * 1024
 
-const refuse = (socket: Duplex, status: number, text: string) => {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+/** Seconds a client refused for a full edge is told to wait (a load balancer retries elsewhere at once). */
+const FULL_RETRY_AFTER_SECONDS = 5
+
+const refuse = (socket: Duplex, status: number, text: string, headers = "") => {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${headers}Content-Length: 0\r\n\r\n`)
 }
 
 /** The path of an upgrade request, or undefined when its target does not parse (`GET //`). */
@@ -60,9 +68,10 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
     let draining = false
-    // Every connection is pinged from one timer; one that missed the last pong is terminated.
+    // Every connection is pinged from one timer; one that missed the last pong is terminated
+    // (or closed 4503 when bytes still wait for it: it stopped reading).
     const heartbeat = setInterval(() => {
-      for (const ws of wss.clients) pingConnection(ws)
+      for (const ws of wss.clients) pingTransport(ws)
     }, ctx.pingIntervalMs)
 
     const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -70,7 +79,14 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
       const path = pathOf(req.url)
       if (path === undefined) return refuse(socket, 400, "Bad Request")
       if (path !== WS_PATH) return refuse(socket, 404, "Not Found")
-      if (draining) return refuse(socket, 503, "Service Unavailable")
+      if (draining) {
+        ctx.metrics.refused.inc({ reason: "draining" })
+        return refuse(socket, 503, "Service Unavailable")
+      }
+      if (wss.clients.size >= config.edge.maxConnections) {
+        ctx.metrics.refused.inc({ reason: "max_connections" })
+        return refuse(socket, 503, "Service Unavailable", `Retry-After: ${FULL_RETRY_AFTER_SECONDS}\r\n`)
+      }
       const origin = req.headers.origin
       if (config.edge.allowedOrigins.length > 0 && (origin === undefined || !config.edge.allowedOrigins.includes(origin))) {
         ctx.metrics.authFailures.inc({ reason: "origin" })
@@ -78,7 +94,7 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
         socket.off("error", swallowSocketError)
-        void new Connection(ws, socket, ctx, runFork)
+        void new Session(new Transport(ws, socket, ctx), ctx, runFork)
       })
     }
     // Nothing a client sends may throw past the upgrade handler: a defect here is this

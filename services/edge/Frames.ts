@@ -1,6 +1,13 @@
-// Event frames (SPEC §4) as the edge writes them: `{"op":"event","channel":C,"seq":N,"event":E}`.
-// The part up to the seq is made once per subscription; the event is its JSON as text, or,
-// for a replayed event stored exactly as clients receive it, its stored bytes.
+import type { ServerFrameJson } from "../../domain/ServerFrames.js"
+
+// Server frames as the edge writes them, in the shapes of domain/ServerFrames.ts. An event
+// frame `{"op":"event","channel":C,"seq":N,"event":E}` is assembled from parts: the part up
+// to the seq is made once per subscription; the event is its JSON as text, encoded once for
+// every recipient, or, for a replayed event stored exactly as clients receive it, its
+// stored bytes (test/edge/Frames.unit.test.ts decodes each kind with the schema).
+
+/** Any other frame, typed by the schema's wire shape. */
+export const encodeFrame = (frame: Exclude<ServerFrameJson, { readonly op: "event" }>): string => JSON.stringify(frame)
 
 /** The start of a channel's event frames, up to the seq. */
 export const framePrefix = (channel: string) => `{"op":"event","channel":${JSON.stringify(channel)},"seq":`

@@ -55,8 +55,8 @@ describe("channels", () => {
 
 describe("close codes", () => {
   it("has every SPEC code, split into reconnect and terminal", () => {
-    expect(Object.values(CloseCodes).map((c) => c.code).sort()).toEqual([1009, 4400, 4401, 4408, 4409, 4429, 4503, 4503, 4503])
-    expect([4400, 4401, 4409, 1009].map(shouldReconnect)).toEqual([false, false, false, false])
-    expect([4408, 4429, 4503, 1006].map(shouldReconnect)).toEqual([true, true, true, true])
+    expect(Object.values(CloseCodes).map((c) => c.code).sort()).toEqual([1007, 1009, 1011, 4400, 4401, 4408, 4409, 4429, 4429, 4503, 4503, 4503])
+    expect([4400, 4401, 4409, 1007, 1009].map(shouldReconnect)).toEqual([false, false, false, false, false])
+    expect([4408, 4429, 4503, 1006, 1011].map(shouldReconnect)).toEqual([true, true, true, true, true])
   })
 })

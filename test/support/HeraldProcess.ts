@@ -3,8 +3,9 @@ import { createServer } from "node:net"
 import { resolve } from "node:path"
 import { Deferred, Effect, Schedule } from "effect"
 
-// Herald as a user runs it: a child process of services/main.ts, observed through its
-// log, its HTTP port and its exit code.
+// Herald as a user runs it: scripts/start.sh (what `npm start` runs: the bundle
+// dist/herald.js, rebuilt first if a source changed), observed through its log, its HTTP
+// port and its exit code. The script execs node, so the child's pid is Herald's.
 
 const root = resolve(import.meta.dirname, "../..")
 
@@ -17,6 +18,8 @@ export const freePort = Effect.async<number>((resume) => {
 })
 
 export interface HeraldProcess {
+  /** The child's process id (to read its memory from /proc). */
+  readonly pid: number
   /** The HTTP port Herald bound (read from its log). */
   readonly port: number
   readonly output: () => string
@@ -25,10 +28,11 @@ export interface HeraldProcess {
   readonly signal: (sig: NodeJS.Signals) => Effect.Effect<number | null>
 }
 
-/** Spawns Herald with `env` on top of this process's environment; does not wait for readiness. */
-export const spawnHerald = (env: Record<string, string>) =>
+/** Spawns Herald with `env` on top of this process's environment (an `undefined` value
+ * removes a variable); does not wait for readiness. */
+export const spawnHerald = (env: Record<string, string | undefined>) =>
   Effect.gen(function* () {
-    const child = spawn(process.execPath, ["--import", "tsx", "services/main.ts"], {
+    const child = spawn("bash", ["scripts/start.sh"], {
       cwd: root,
       env: { ...process.env, HERALD_LOCAL_NATS: "never", HERALD_PORT: "0", ...env },
       stdio: ["ignore", "pipe", "pipe"]
@@ -39,7 +43,7 @@ export const spawnHerald = (env: Record<string, string>) =>
     const listening = yield* Deferred.make<void>()
     const onData = (chunk: Buffer) => {
       output += chunk.toString()
-      const bound = /HTTP listening on :(\d+)/.exec(output)
+      const bound = /HTTP listening on \S*:(\d+)/.exec(output)
       if (bound !== null && port === 0) {
         port = Number(bound[1])
         Deferred.unsafeDone(listening, Effect.void)
@@ -57,7 +61,7 @@ export const spawnHerald = (env: Record<string, string>) =>
         return Deferred.await(exit)
       })
     yield* Effect.addFinalizer(() => signal("SIGKILL"))
-    const proc: HeraldProcess = { get port() { return port }, output: () => output, exited: Deferred.await(exit), signal }
+    const proc: HeraldProcess = { pid: child.pid ?? 0, get port() { return port }, output: () => output, exited: Deferred.await(exit), signal }
     return { proc, listening: Deferred.await(listening) }
   })
 

@@ -40,7 +40,7 @@ export const startHerald = (o: HeraldOptions): Effect.Effect<System, BenchFailed
     })
     const edge = yield* restartableEdge({
       label: "Herald edge", args: () => ["--import", "tsx", "services/main.ts"], env: (port) => env("edge", port),
-      ready: /HTTP listening on :(\d+)/, ipc: false, check: readyz
+      ready: /HTTP listening on \S*:(\d+)/, ipc: false, check: readyz
     })
     const workers = o.workers
       ? yield* startBenchHerald({ natsUrl: server.url, jwtSecret: secret, role: "workers", cpuProfDir: undefined })
