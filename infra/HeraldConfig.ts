@@ -36,6 +36,10 @@ export interface EdgeSettings {
   /** Bytes queued for a client that is not reading (replay and live); past it: 4503. */
   readonly maxBufferedBytes: number
   readonly pingInterval: Duration.Duration
+  /** Recent events each edge keeps in memory to serve catch-ups without the server: at most this many… */
+  readonly recentEvents: number
+  /** …and at most this many bytes of their JSON (0 for either: every catch-up reads the stream). */
+  readonly recentBytes: number
   /** Allowed `Origin` headers; empty: any. */
   readonly allowedOrigins: ReadonlyArray<string>
 }
@@ -221,6 +225,8 @@ export const heraldSettings: Config.Config<HeraldSettings> = Config.all({
     rateLimit: intIn("HERALD_WS_RATE_LIMIT", 1, 100_000, 50),
     maxBufferedBytes: intIn("HERALD_WS_MAX_BUFFERED_BYTES", 16 * 1024, 1024 ** 3, 4 * 1024 ** 2),
     pingInterval: positiveDuration("HERALD_WS_PING_INTERVAL", "20 seconds"),
+    recentEvents: intIn("HERALD_WS_RECENT_EVENTS", 0, 10_000_000, 131_072),
+    recentBytes: intIn("HERALD_WS_RECENT_BYTES", 0, 16 * 1024 ** 3, 64 * 1024 ** 2),
     allowedOrigins: Config.string("HERALD_ALLOWED_ORIGINS").pipe(
       Config.withDefault(""),
       Config.map((s) => s.split(",").map((o) => o.trim()).filter((o) => o.length > 0))

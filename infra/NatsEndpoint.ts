@@ -1,11 +1,15 @@
 import { createConnection } from "node:net"
-import { Context, Effect, Layer } from "effect"
-import { HeraldConfig } from "./HeraldConfig.js"
+import { Context, Effect, Layer, Option } from "effect"
+import { HeraldConfig, type HeraldSettings } from "./HeraldConfig.js"
+import { claimServer, orphanedServer, releaseServer, stopServer } from "./NatsServerOwner.js"
 import { locateNatsServer, NatsServerError, startNatsServer } from "./NatsServerProcess.js"
 
 // Where Herald's NATS is. When NATS_URL is a loopback URL that nobody answers (and
 // HERALD_LOCAL_NATS=auto), a nats-server is started from nats.conf on that host and port
-// and stopped again when Herald stops, after the connection has drained.
+// and stopped again when Herald stops, after the connection has drained. Its monitoring
+// port (HERALD_NATS_MONITOR_PORT, -1: a free one) and its JetStream store are given on the
+// command line: the store is `.data/nats-<client port>` (or HERALD_NATS_STORE_DIR), so
+// local servers on different ports never share one.
 
 export class NatsEndpoint extends Context.Tag("herald/infra/NatsEndpoint")<
   NatsEndpoint,
@@ -31,29 +35,58 @@ const reachable = (url: URL): Effect.Effect<boolean> =>
 
 const isLoopback = (host: string) => host === "localhost" || host === "[::1]" || host.startsWith("127.")
 
+/** Where a local nats-server would run: only for a single loopback URL with HERALD_LOCAL_NATS=auto. */
+const localServer = (config: HeraldSettings) => {
+  const [first, ...more] = config.natsServers.map((s) => new URL(s))
+  if (config.localNats === "never" || first === undefined || more.length > 0 || !isLoopback(first.hostname)) return undefined
+  const port = first.port || "4222"
+  return { url: first, port, storeDir: Option.getOrElse(config.localNatsServer.storeDir, () => `.data/nats-${port}`) }
+}
+
 const resolveEndpoint = Effect.gen(function* () {
   const config = yield* HeraldConfig
-  const urls = config.natsServers.map((s) => new URL(s))
-  for (const url of urls) {
-    if (yield* reachable(url)) return { servers: config.natsServers, startedLocally: false }
+  const local = localServer(config)
+  for (const url of config.natsServers.map((s) => new URL(s))) {
+    if (!(yield* reachable(url))) continue
+    // A server an earlier Herald started and left behind when it was killed: stop it with this one.
+    const orphan = local === undefined ? Option.none() : yield* orphanedServer(local.storeDir)
+    if (local !== undefined && Option.isSome(orphan)) {
+      yield* Effect.logInfo(`taking over nats-server ${orphan.value} on ${local.storeDir}, left running by a Herald that was killed`)
+      yield* claimServer(local.storeDir, orphan.value)
+      yield* Effect.addFinalizer(() =>
+        Effect.logInfo(`stopping nats-server ${orphan.value}`).pipe(Effect.zipRight(stopServer(orphan.value)), Effect.zipRight(releaseServer(local.storeDir)))
+      )
+      return { servers: config.natsServers, startedLocally: true }
+    }
+    return { servers: config.natsServers, startedLocally: false }
   }
-  const [first] = urls
-  if (config.localNats === "never" || first === undefined || urls.length > 1 || !isLoopback(first.hostname)) {
+  if (local === undefined) {
     return yield* new NatsServerError({
       reason: "StartFailed",
       message: `NATS_URL ${config.natsServers.join(",")} is not reachable (a local nats-server is started only for a single loopback URL with HERALD_LOCAL_NATS=auto)`
     })
   }
-  yield* Effect.logInfo(`NATS_URL ${first.href} is not reachable: starting nats-server from nats.conf`)
+  const { url, port, storeDir } = local
+  const { monitorPort } = config.localNatsServer
+  yield* Effect.logInfo(`NATS_URL ${url.href} is not reachable: starting nats-server from nats.conf, store in ${storeDir}`)
   const binary = yield* locateNatsServer
+  // Runs last, once the server has stopped.
+  yield* Effect.addFinalizer(() => releaseServer(storeDir))
   const server = yield* startNatsServer({
     binary,
-    args: ["-c", "nats.conf", "-a", first.hostname.replace(/^\[|\]$/g, ""), "-p", first.port || "4222"],
+    args: ["-c", "nats.conf", "-a", url.hostname.replace(/^\[|\]$/g, ""), "-p", port, "-m", String(monitorPort), "-sd", storeDir],
     detached: true,
     onLog: (line) => {
       if (line.includes("[ERR]") || line.includes("[FTL]") || line.includes("[WRN]")) console.error(`nats-server: ${line}`)
     }
-  })
+  }).pipe(
+    Effect.mapError((e) =>
+      e.message.includes("monitor port")
+        ? new NatsServerError({ reason: e.reason, message: `${e.message}\n(HERALD_NATS_MONITOR_PORT=${monitorPort} is taken: set another port, or -1 for a free one)` })
+        : e
+    )
+  )
+  yield* claimServer(storeDir, server.pid)
   yield* Effect.logInfo(`nats-server ${server.pid} ready at ${server.url}${server.monitorUrl ? `, monitoring at ${server.monitorUrl}` : ""}`)
   yield* Effect.addFinalizer(() => Effect.logInfo(`stopping nats-server ${server.pid}`))
   return { servers: [server.url], startedLocally: true }

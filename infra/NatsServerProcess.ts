@@ -27,7 +27,7 @@ export interface RunningNatsServer extends NatsServerPorts {
 
 const repoRoot = resolve(import.meta.dirname, "..")
 
-/** Path of a nats-server >= 2.11, found or installed by scripts/nats-server.sh. */
+/** Path of a nats-server >= 2.12, found or installed by scripts/nats-server.sh. */
 export const locateNatsServer: Effect.Effect<string, NatsServerError> = Effect.async((resume) => {
   execFile("bash", [join(repoRoot, "scripts/nats-server.sh"), "--quiet"], (error, stdout, stderr) => {
     const path = stdout.trim()
@@ -44,6 +44,8 @@ export interface NatsServerOptions {
   /** e.g. ["-c", "nats.conf"] or ["-p", "-1", "-js", "-sd", dir]. */
   readonly args: ReadonlyArray<string>
   readonly cwd?: string
+  /** Added to this process's environment: a config file's `$VARIABLES` are read from it. */
+  readonly env?: Readonly<Record<string, string>>
   /**
    * Its own process group: a Ctrl-C aimed at Herald then reaches the server only through
    * Herald, after the NATS connection has drained. Off for tests, so a killed test run
@@ -64,6 +66,7 @@ export const startNatsServer = (
   Effect.gen(function* () {
     const child = spawn(options.binary, [...options.args], {
       cwd: options.cwd ?? repoRoot,
+      ...(options.env !== undefined ? { env: { ...process.env, ...options.env } } : {}),
       stdio: ["ignore", "ignore", "pipe"],
       detached: options.detached ?? false
     })

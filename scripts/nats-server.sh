@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Finds a nats-server >= 2.11 and prints its path.
+# Finds a nats-server >= 2.12 and prints its path. 2.12 is the oldest Herald runs on: the
+# projections commit each checkpoint with its state as one atomic batch (infra/ProjectionStore.ts).
 #
 # Looks, in order, at $NATS_SERVER_BIN, the git-ignored .tools/ folder and PATH. When none
 # is recent enough it installs Debian testing's `nats-server` package into .tools/: a
@@ -8,7 +9,7 @@
 set -euo pipefail
 
 MIN_MAJOR=2
-MIN_MINOR=11
+MIN_MINOR=12
 SUITE=forky
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
