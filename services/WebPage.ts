@@ -40,13 +40,16 @@ export class WebPage extends Effect.Service<WebPage>()("herald/services/WebPage"
     const http = yield* HttpServer
     const html = yield* Effect.promise(() => readFile(resolve(import.meta.dirname, "../web/index.html"), "utf8"))
     yield* http.route("/", (req, res) =>
-      void res.writeHead(200, {
+      req.method !== "GET" && req.method !== "HEAD"
+        ? void res.writeHead(405, { "content-type": "application/json", allow: "GET, HEAD" })
+          .end(JSON.stringify({ error: "method_not_allowed", message: `${req.method} is not allowed on /` }))
+        : void res.writeHead(200, {
         "content-type": "text/html; charset=utf-8",
         "content-security-policy": contentSecurityPolicy(html, req.headers.host),
         "x-content-type-options": "nosniff",
         "referrer-policy": "no-referrer",
         "x-frame-options": "DENY"
-      }).end(html)
+      }).end(req.method === "HEAD" ? undefined : html)
     )
     return {} as const
   })

@@ -4,6 +4,7 @@ import { tokenExpiry } from "../../client/socket.js"
 import { freshUser } from "../support/herald.js"
 import { httpGet, startHerald } from "../support/HeraldProcess.js"
 import { makeNatsTestServer } from "../support/NatsTestServer.js"
+import { expectStillServing } from "../support/StillServing.js"
 import { TEST_SECRET } from "../support/WsClient.js"
 import { asReceived, awaitReady, deleteNotifications, heraldEnv, openClient, openPublisher, publishSteps, tokenFor, wsUrl } from "./support.js"
 
@@ -141,6 +142,7 @@ describe("socket client against a real Herald", () => {
       ])
       const metrics = yield* httpGet(herald.port, "/metrics")
       expect(metrics.body).toMatch(/herald_ws_auth_failures_total\{reason="bad_signature"\} 2\b/)
+      yield* expectStillServing({ herald, natsUrl: nats.url })
     }), 60_000)
 
   it.scopedLive("refreshes a short-lived token on the open socket past its expiry", () =>

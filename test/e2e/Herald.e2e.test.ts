@@ -5,6 +5,8 @@ import { freshUser } from "../support/herald.js"
 import { awaitStatus, herald, httpGet, spawnHerald, startHerald } from "../support/HeraldProcess.js"
 import { makeNatsTestServer } from "../support/NatsTestServer.js"
 import { rawConnection, rawPublish, readStream } from "../support/raw.js"
+import { expectStillServing } from "../support/StillServing.js"
+import { TEST_SECRET } from "../support/WsClient.js"
 
 const publisherFor = (url: string) =>
   Effect.acquireRelease(Effect.sync(() => createPublisher({ servers: url })), (p) => Effect.promise(() => p.close()))
@@ -25,7 +27,7 @@ describe("Herald process, end to end", () => {
   it.scopedLive("comes up ready, quarantines a bad raw publish that the CLI lists, and stops cleanly on SIGTERM", () =>
     Effect.gen(function* () {
       const nats = yield* makeNatsTestServer()
-      const proc = yield* startHerald({ NATS_URL: nats.url })
+      const proc = yield* startHerald({ NATS_URL: nats.url, HERALD_JWT_SECRET: TEST_SECRET })
       expect((yield* awaitStatus(proc.port, "/readyz", 200)).body).toContain('"stream_provisioned":true')
       expect((yield* httpGet(proc.port, "/healthz")).status).toBe(200)
       expect((yield* httpGet(proc.port, "/")).body).toContain("<title>Herald")
@@ -51,6 +53,7 @@ describe("Herald process, end to end", () => {
 
       const metrics = yield* httpGet(proc.port, "/metrics")
       expect(metrics.body).toContain('herald_ingest_invalid_events_total{reason="bad_envelope"} 1')
+      yield* expectStillServing({ herald: proc, natsUrl: nats.url })
 
       expect(yield* proc.signal("SIGTERM")).toBe(0)
       expect(proc.output()).toContain("NATS connection drained")
@@ -85,10 +88,14 @@ describe("Herald process, end to end", () => {
   it.scopedLive("split by role: the edge serves sockets and no validation, the workers validate and serve no sockets", () =>
     Effect.gen(function* () {
       const nats = yield* makeNatsTestServer()
-      const edge = yield* startHerald({ NATS_URL: nats.url, HERALD_ROLE: "edge" })
-      const workers = yield* startHerald({ NATS_URL: nats.url, HERALD_ROLE: "workers" })
+      const edge = yield* startHerald({ NATS_URL: nats.url, HERALD_ROLE: "edge", HERALD_JWT_SECRET: TEST_SECRET })
+      const workers = yield* startHerald({ NATS_URL: nats.url, HERALD_ROLE: "workers", HERALD_JWT_SECRET: TEST_SECRET })
       yield* awaitStatus(edge.port, "/readyz", 200)
       yield* awaitStatus(workers.port, "/readyz", 200)
+      // Each long-running loop of the workers is a readiness check of its own.
+      expect(JSON.parse((yield* httpGet(workers.port, "/readyz")).body).checks).toMatchObject({
+        ingest_validator: true, "projection:runs": true, "projection:delivery": true, "projection:metrics": true
+      })
       expect((yield* httpGet(edge.port, "/")).body).toContain("<title>Herald")
       expect((yield* httpGet(workers.port, "/")).status).toBe(404)
       expect((yield* httpGet(workers.port, "/v1/ws")).status).toBe(404)
@@ -103,6 +110,9 @@ describe("Herald process, end to end", () => {
       expect((yield* httpGet(edge.port, "/metrics")).body).not.toContain("herald_ingest_invalid_events_total{")
       expect(workers.output()).toContain("projections running")
       expect(edge.output()).not.toContain("projections running")
+      // The bad publish stopped neither process: the edge serves a bystander, the workers stay ready.
+      yield* expectStillServing({ herald: edge, natsUrl: nats.url })
+      yield* awaitStatus(workers.port, "/readyz", 200)
     }), 120_000)
 
   it.scopedLive("refuses to start on a bad setting, naming it", () =>

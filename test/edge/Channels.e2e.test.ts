@@ -6,6 +6,7 @@ import { freshUser } from "../support/herald.js"
 import { awaitStatus, startHerald } from "../support/HeraldProcess.js"
 import { makeNatsTestServer } from "../support/NatsTestServer.js"
 import { rawConnection, rawPublish } from "../support/raw.js"
+import { expectStillServing } from "../support/StillServing.js"
 import { connectAs, type Frame, type TestSocket, TEST_SECRET } from "../support/WsClient.js"
 
 const setup = Effect.gen(function* () {
@@ -56,7 +57,7 @@ describe("channels", () => {
 
   it.scopedLive("wildcards and malformed ids in a channel get an error frame and leave the connection open", () =>
     Effect.gen(function* () {
-      const { url } = yield* setup
+      const { url, herald, nats } = yield* setup
       const socket = yield* connectAs(url, freshUser())
       for (const channel of ["run:*", "thread:>", "run:a.b", "run:other.*.x", "users", "run:"]) {
         socket.send({ op: "subscribe", channel, since: 0 })
@@ -69,11 +70,12 @@ describe("channels", () => {
       expect(subscribed).toMatchObject({ recovered: false })
       socket.send({ op: "unsubscribe", channel: "user" })
       yield* socket.next((f) => f.op === "unsubscribed" && f.channel === "user")
+      yield* expectStillServing({ herald, natsUrl: nats.url })
     }))
 
   it.scopedLive("an invalid raw event is never delivered; the events around it are, without a gap", () =>
     Effect.gen(function* () {
-      const { publisher, url, nats } = yield* setup
+      const { publisher, url, nats, herald } = yield* setup
       const user = freshUser()
       const socket = yield* connectAs(url, user)
       yield* subscribe(socket, "run:r")
@@ -83,6 +85,7 @@ describe("channels", () => {
       const after = yield* publishSteps(publisher, user, "t", "r", 2)
       yield* socket.next((f) => f.op === "event" && f.seq === after[1]?.seq)
       expect(eventsOf(socket, "run:r").map((f) => f.seq)).toEqual([...before, ...after].map((a) => a.seq))
+      yield* expectStillServing({ herald, natsUrl: nats.url })
     }))
 
   it.scopedLive("a cursor older than retention gets recovered: false and the oldest retained events", () =>

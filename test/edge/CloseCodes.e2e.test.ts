@@ -5,29 +5,33 @@ import { createPublisher } from "../../client/publisher.js"
 import { freshUser } from "../support/herald.js"
 import { awaitStatus, startHerald } from "../support/HeraldProcess.js"
 import { makeNatsTestServer } from "../support/NatsTestServer.js"
+import { expectStillServing } from "../support/StillServing.js"
+import { CLOCK_TOLERANCE_SECONDS } from "../../services/TokenVerifier.js"
 import { connectAs, mintToken, openSocket, TEST_SECRET } from "../support/WsClient.js"
 
-// Every close code of SPEC §4, each provoked the way a real client would provoke it.
+// Every close code of SPEC §4, each provoked the way a real client would provoke it. Each
+// test of bad input ends with the same process still serving a bystander (SPEC §9).
 
 const edge = (env: Record<string, string> = {}) =>
   Effect.gen(function* () {
     const nats = yield* makeNatsTestServer()
     const herald = yield* startHerald({ NATS_URL: nats.url, HERALD_JWT_SECRET: TEST_SECRET, ...env })
     yield* awaitStatus(herald.port, "/readyz", 200)
-    return { nats, herald, url: `ws://127.0.0.1:${herald.port}/v1/ws` }
+    return { nats, herald, url: `ws://127.0.0.1:${herald.port}/v1/ws`, served: { herald, natsUrl: nats.url } }
   })
 
 describe("close codes", () => {
   it.scopedLive("4408 when no auth frame comes within 5 s", () =>
     Effect.gen(function* () {
-      const { url } = yield* edge()
+      const { url, served } = yield* edge()
       const socket = yield* openSocket(url)
       expect((yield* socket.closed).code).toBe(4408)
+      yield* expectStillServing(served)
     }))
 
   it.scopedLive("4401 for a bad token, a token of another secret, a first frame that is not auth, and an expired token", () =>
     Effect.gen(function* () {
-      const { url, herald } = yield* edge()
+      const { url, herald, served } = yield* edge()
       const garbage = yield* openSocket(url)
       garbage.send({ op: "auth", token: "not-a-jwt" })
       expect((yield* garbage.closed).code).toBe(4401)
@@ -40,12 +44,14 @@ describe("close codes", () => {
       early.send({ op: "subscribe", channel: "user" })
       expect((yield* early.closed).code).toBe(4401)
 
+      // Expired past `exp` but within the clock tolerance: accepted, then closed 2 s later.
       const expiring = yield* openSocket(url)
-      expiring.send({ op: "auth", token: yield* mintToken(freshUser(), { expiresInSeconds: 2 }) })
+      expiring.send({ op: "auth", token: yield* mintToken(freshUser(), { expiresInSeconds: 2 - CLOCK_TOLERANCE_SECONDS }) })
       yield* expiring.next((f) => f.op === "ready")
       expect((yield* expiring.closed).code).toBe(4401)
       const metrics = yield* Effect.promise(() => fetch(`http://127.0.0.1:${herald.port}/metrics`).then((r) => r.text()))
       expect(metrics).toMatch(/herald_ws_auth_failures_total\{reason="expired"\} 1/)
+      yield* expectStillServing(served)
     }))
 
   it.scopedLive("a refreshed token keeps the connection past the first token's expiry", () =>
@@ -53,7 +59,7 @@ describe("close codes", () => {
       const { url } = yield* edge()
       const user = freshUser()
       const socket = yield* openSocket(url)
-      socket.send({ op: "auth", token: yield* mintToken(user, { expiresInSeconds: 2 }) })
+      socket.send({ op: "auth", token: yield* mintToken(user, { expiresInSeconds: 2 - CLOCK_TOLERANCE_SECONDS }) })
       yield* socket.next((f) => f.op === "ready")
       socket.send({ op: "auth", token: yield* mintToken(user, { expiresInSeconds: 60 }) })
       yield* Effect.promise(() => new Promise((r) => setTimeout(r, 3000))) // past the first token's exp
@@ -63,7 +69,7 @@ describe("close codes", () => {
 
   it.scopedLive("a client that stops answering pings is dropped; one that answers stays", () =>
     Effect.gen(function* () {
-      const { url } = yield* edge({ HERALD_WS_PING_INTERVAL: "300 millis" })
+      const { url, served } = yield* edge({ HERALD_WS_PING_INTERVAL: "300 millis" })
       const connect = (autoPong: boolean) =>
         Effect.acquireRelease(
           Effect.async<{ ws: WebSocket; pings: () => number; closed: Promise<number> }>((resume) => {
@@ -94,22 +100,24 @@ describe("close codes", () => {
         answering.ws.send(JSON.stringify({ op: "subscribe", channel: "user" }))
       })
       expect(JSON.parse(reply)).toMatchObject({ op: "subscribed", channel: "user" })
+      yield* expectStillServing(served)
     }))
 
   it.scopedLive("4400 for a frame that is not JSON and for a binary frame", () =>
     Effect.gen(function* () {
-      const { url } = yield* edge()
+      const { url, served } = yield* edge()
       const text = yield* connectAs(url, freshUser())
       text.sendRaw("hello")
       expect((yield* text.closed).code).toBe(4400)
       const binary = yield* connectAs(url, freshUser())
       binary.sendRaw(Buffer.from('{"op":"subscribe","channel":"user"}'), true)
       expect((yield* binary.closed).code).toBe(4400)
+      yield* expectStillServing(served)
     }))
 
   it.scopedLive("4409 closes the oldest connection past the per-user limit", () =>
     Effect.gen(function* () {
-      const { url } = yield* edge({ HERALD_WS_MAX_CONNECTIONS_PER_USER: "2" })
+      const { url, served } = yield* edge({ HERALD_WS_MAX_CONNECTIONS_PER_USER: "2" })
       const user = freshUser()
       const first = yield* connectAs(url, user)
       const second = yield* connectAs(url, user)
@@ -117,27 +125,31 @@ describe("close codes", () => {
       expect((yield* first.closed).code).toBe(4409)
       second.send({ op: "subscribe", channel: "user" })
       yield* second.next((f) => f.op === "subscribed")
+      yield* expectStillServing(served)
     }))
 
   it.scopedLive("4429 when a client floods frames", () =>
     Effect.gen(function* () {
-      const { url } = yield* edge({ HERALD_WS_RATE_LIMIT: "5" })
+      const { url, served } = yield* edge({ HERALD_WS_RATE_LIMIT: "5" })
       const socket = yield* connectAs(url, freshUser())
       for (let i = 0; i < 50; i++) socket.send({ op: "unsubscribe", channel: "user" })
       expect((yield* socket.closed).code).toBe(4429)
+      yield* expectStillServing(served)
     }))
 
   it.scopedLive("1009 for a frame over 64 KiB", () =>
     Effect.gen(function* () {
-      const { url } = yield* edge()
+      const { url, served } = yield* edge()
       const socket = yield* connectAs(url, freshUser())
       socket.send({ op: "auth", token: "x".repeat(70 * 1024) })
       expect((yield* socket.closed).code).toBe(1009)
+      // The close code alone passed while the process died of this frame: it must go on serving.
+      yield* expectStillServing(served)
     }))
 
   it.scopedLive("4503 for a client that stops reading; it resumes from its last seq with nothing lost", () =>
     Effect.gen(function* () {
-      const { url, nats, herald } = yield* edge({ HERALD_WS_MAX_BUFFERED_BYTES: "16384" })
+      const { url, nats, herald, served } = yield* edge({ HERALD_WS_MAX_BUFFERED_BYTES: "16384" })
       const user = freshUser()
       const slow = yield* connectAs(url, user)
       slow.send({ op: "subscribe", channel: "user" })
@@ -164,6 +176,7 @@ describe("close codes", () => {
       yield* resumed.next((f) => f.op === "caught_up")
       const rest = resumed.frames.filter((f) => f.op === "event").map((f) => f.seq as number)
       expect([...seen, ...rest]).toEqual(acks.map((a) => a.seq))
+      yield* expectStillServing(served)
     }), 120_000)
 
   it.scopedLive("4503 to every client when the edge drains on SIGTERM", () =>

@@ -7,6 +7,7 @@ import { awaitStatus, herald, httpGet, startHerald } from "../support/HeraldProc
 import { makeNatsTestServer } from "../support/NatsTestServer.js"
 import { awaitCheckpoint, checkpointOf, JWT_SECRET, readersLayer, storedState, token } from "../support/projections.js"
 import { rawConnection } from "../support/raw.js"
+import { expectStillServing } from "../support/StillServing.js"
 import { publishTraffic, type Traffic } from "../support/traffic.js"
 
 // Herald as a user runs it, killed with SIGKILL while events stream in, then restarted:
@@ -49,12 +50,12 @@ describe("projections across a SIGKILL of Herald", () => {
       expect(status.code, status.stderr).toBe(0)
       for (const p of PROJECTIONS) expect(status.stdout).toMatch(new RegExp(`${p.name} v${p.version}  bucket=herald-${p.name}  documents=\\d+`))
       expect(status.stdout).toContain(`NOTIFICATIONS consumer=projection-runs-v1  checkpoint=${lastNotification}  last=${lastNotification}  lag=0`)
-      expect(status.stdout).toContain(`RECEIPTS      consumer=projection-delivery-v1  checkpoint=${lastReceipt}  last=${lastReceipt}  lag=0`)
+      expect(status.stdout).toContain(`RECEIPTS      consumer=projection-delivery-v2  checkpoint=${lastReceipt}  last=${lastReceipt}  lag=0`)
 
       const rebuild = yield* herald(["projections", "rebuild", "all"], env)
       expect(rebuild.code, rebuild.stderr).toBe(0)
       expect(rebuild.stderr).toContain("rebuild runs v1: from sequence 1 into a fresh state")
-      expect(rebuild.stdout).toContain(`rebuilt delivery v1 in`)
+      expect(rebuild.stdout).toContain(`rebuilt delivery v2 in`)
       expect(rebuild.stdout).toContain(`up to NOTIFICATIONS ${lastNotification}, RECEIPTS ${lastReceipt}`)
       expect(yield* snapshot(store)).toEqual(resumed)
 
@@ -68,5 +69,7 @@ describe("projections across a SIGKILL of Herald", () => {
       const counted = [...metrics.body.matchAll(/^herald_events_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0)
       expect(counted).toBe(valid)
       expect(metrics.body).toContain(`herald_invalid_events_total{reason="bad_json"} ${traffic.reduce((n, t) => n + t.invalid, 0)}`)
+      // The invalid messages in the traffic stopped nothing (SPEC §9).
+      yield* expectStillServing({ herald: second, natsUrl: nats.url, jwtSecret: JWT_SECRET })
     }), 180_000)
 })

@@ -4,7 +4,7 @@ import { ulid } from "ulid"
 import { freshUser } from "./herald.js"
 import type { HeraldProcess } from "./HeraldProcess.js"
 import { rawConnection, rawPublish } from "./raw.js"
-import { connectAs } from "./WsClient.js"
+import { mintToken, openSocket } from "./WsClient.js"
 
 // The ending of every bad-input test (SPEC §9): the same Herald process is alive, /healthz
 // answers, and another user, connected now, still receives a live event within 1 s. A test
@@ -13,9 +13,11 @@ import { connectAs } from "./WsClient.js"
 export interface Served {
   readonly herald: HeraldProcess
   readonly natsUrl: string
+  /** The HS256 secret Herald was started with, when not the tests' TEST_SECRET. */
+  readonly jwtSecret?: string
 }
 
-export const expectStillServing = ({ herald, natsUrl }: Served) =>
+export const expectStillServing = ({ herald, natsUrl, jwtSecret }: Served) =>
   Effect.scoped(
     Effect.gen(function* () {
       const exited = yield* herald.exited.pipe(Effect.timeout("1 millis"), Effect.option)
@@ -23,7 +25,9 @@ export const expectStillServing = ({ herald, natsUrl }: Served) =>
       const health = yield* Effect.promise(() => fetch(`http://127.0.0.1:${herald.port}/healthz`).then((r) => r.status))
       expect(health).toBe(200)
       const user = freshUser("bystander")
-      const socket = yield* connectAs(`ws://127.0.0.1:${herald.port}/v1/ws`, user)
+      const socket = yield* openSocket(`ws://127.0.0.1:${herald.port}/v1/ws`)
+      socket.send({ op: "auth", token: yield* mintToken(user, jwtSecret === undefined ? {} : { secret: jwtSecret }) })
+      yield* socket.next((f) => f.op === "ready", "ready")
       socket.send({ op: "subscribe", channel: "user" })
       yield* socket.next((f) => f.op === "caught_up" && f.channel === "user", "caught_up")
       const nc = yield* rawConnection(natsUrl)
