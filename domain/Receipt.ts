@@ -31,6 +31,11 @@ export type DeliveryReceipt = typeof DeliveryReceipt.Type
 /** The receipts of one edge's flush, for any number of users, connections and channels. */
 export const ReceiptBatch = Schema.Struct({
   edge_id: Schema.String,
+  /**
+   * The incarnation of NOTIFICATIONS (its epoch, SPEC §4) the sequences belong to: a
+   * projection drops a batch of another one. Optional: edges before it wrote none.
+   */
+  epoch: Schema.optionalWith(Schema.String, { exact: true }),
   receipts: Schema.Array(DeliveryReceipt)
 })
 export type ReceiptBatch = typeof ReceiptBatch.Type

@@ -81,7 +81,7 @@ export interface HeraldSettings {
   readonly production: boolean
   readonly stream: StreamSettings
   readonly maxEventBytes: number
-  /** Documents a projection session keeps in memory (HERALD_PROJECTION_RESIDENT_DOCS; a list of N entries counts N). */
+  /** Documents a projection session keeps in memory, least recently used first to go (HERALD_PROJECTION_RESIDENT_DOCS; a list of N entries counts N). */
   readonly projectionResidentDocs: number
   readonly jwt: JwtSettings
   readonly edge: EdgeSettings
@@ -215,7 +215,7 @@ export const heraldSettings: Config.Config<HeraldSettings> = Config.all({
     duplicateWindow: positiveDuration("HERALD_DUPLICATE_WINDOW", "2 minutes")
   }),
   maxEventBytes: intIn("HERALD_MAX_EVENT_BYTES", 1024, 1024 * 1024, 64 * 1024),
-  projectionResidentDocs: intIn("HERALD_PROJECTION_RESIDENT_DOCS", 1, 10_000_000, 20_000),
+  projectionResidentDocs: intIn("HERALD_PROJECTION_RESIDENT_DOCS", 1, 10_000_000, 100_000),
   jwt,
   edge: Config.all({
     maxConnections: intIn("HERALD_WS_MAX_CONNECTIONS", 1, 10_000_000, 20_000),

@@ -1,6 +1,6 @@
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
 import { headers, nuid } from "@nats-io/transport-node"
-import { Effect, Option, Schema } from "effect"
+import { Effect, Either, Option, Schema } from "effect"
 import { Nats } from "./Nats.js"
 import { type ApiErrorReply, natsApiFailure, NatsFailure, natsFailure } from "./NatsErrors.js"
 
@@ -17,6 +17,8 @@ export class ConcurrencyConflict extends Schema.TaggedError<ConcurrencyConflict>
 
 /** Most messages one atomic batch may hold (nats-server's limit). */
 export const MAX_ATOMIC_WRITES = 1000
+/** Most keys one `getMany` reads (nats-server answers at most 1024 subjects per request). */
+export const GET_MANY_KEYS = 1000
 
 export const bucketStream = (bucket: string) => `KV_${bucket}`
 const subjectOf = (bucket: string, key: string) => `$KV.${bucket}.${key}`
@@ -87,6 +89,33 @@ export class ProjectionStore extends Effect.Service<ProjectionStore>()("herald/i
       return Option.some<StoredValue>({ key, value: JSON.parse(text.decode(m.data)), revision: m.seq, storedAt: m.time.getTime() })
     })
 
+    /**
+     * The latest value of each of `keys` (at most GET_MANY_KEYS), one batch direct get
+     * (nats-server ≥ 2.11); a key without one (never written, removed, expired) is absent.
+     */
+    const getMany = Effect.fn("ProjectionStore.getMany")(function* (bucket: string, keys: ReadonlyArray<string>) {
+      const found = new Map<string, StoredValue>()
+      if (keys.length === 0) return found as ReadonlyMap<string, StoredValue>
+      if (keys.length > GET_MANY_KEYS) return yield* Effect.dieMessage(`getMany reads at most ${GET_MANY_KEYS} keys (got ${keys.length})`)
+      const prefix = subjectOf(bucket, "")
+      return yield* Effect.tryPromise({
+        try: async () => {
+          const replies = await jsm.direct.getLastMessagesFor(bucketStream(bucket), { multi_last: keys.map((k) => prefix + k), batch: keys.length })
+          for await (const m of replies) {
+            const op = m.header?.get("KV-Operation")
+            if (op === "DEL" || op === "PURGE") continue
+            const key = m.subject.slice(prefix.length)
+            // A value that is not JSON is kept as its text: it fails the document's schema, as any bad value does.
+            const raw = text.decode(m.data)
+            const value = Either.getOrElse(Either.try(() => JSON.parse(raw) as unknown), () => raw)
+            found.set(key, { key, value, revision: m.seq, storedAt: m.time.getTime() })
+          }
+          return found as ReadonlyMap<string, StoredValue>
+        },
+        catch: natsFailure(`get ${keys.length} keys of ${bucket}`)
+      })
+    })
+
     /** Stores `writes` atomically; the new revision of each key, in order. */
     const commit = Effect.fn("ProjectionStore.commit")(function* (bucket: string, writes: ReadonlyArray<Write>) {
       if (writes.length === 0) return [] as ReadonlyArray<number>
@@ -134,6 +163,6 @@ export class ProjectionStore extends Effect.Service<ProjectionStore>()("herald/i
       return { messages: si.state.messages, bytes: si.state.bytes, subjects: si.state.num_subjects ?? si.state.messages }
     })
 
-    return { load, get, commit, purge, info } as const
+    return { load, get, getMany, commit, purge, info } as const
   })
 }) {}

@@ -27,6 +27,14 @@ export const RECEIPTS_STREAM = "RECEIPTS"
 
 const ns = (d: Duration.Duration) => nanos(Duration.toMillis(d))
 
+/**
+ * Largest message NOTIFICATIONS stores (headers and body), the shipped servers' max_payload.
+ * HERALD_MAX_EVENT_BYTES is at most 1 MiB, so every valid event fits, and an oversize one up
+ * to 1 MiB still lands and is quarantined as too_large with its sequence; a server allowing
+ * bigger payloads for other uses cannot fill this stream with them.
+ */
+export const MAX_STORED_EVENT_BYTES = 1024 ** 2
+
 export const streamConfigs = (s: StreamSettings): ReadonlyArray<Partial<StreamConfig> & { name: string }> => [
   {
     name: STREAM,
@@ -39,7 +47,8 @@ export const streamConfigs = (s: StreamSettings): ReadonlyArray<Partial<StreamCo
     max_bytes: s.maxBytes,
     duplicate_window: ns(s.duplicateWindow),
     num_replicas: s.replicas,
-    allow_direct: true
+    allow_direct: true,
+    max_msg_size: MAX_STORED_EVENT_BYTES
   },
   {
     name: QUARANTINE_STREAM,
@@ -123,21 +132,28 @@ const ensureConsumer = (jsm: JetStreamManager, stream: string, config: ConsumerD
       return jsm.consumers.update(stream, config.durable_name, { description: config.description, ack_wait: config.ack_wait, max_ack_pending: config.max_ack_pending })
     },
     catch: natsFailure(`ensure consumer ${stream}/${config.durable_name}`)
-  })
+    // A running projection recreates its consumers (positionConsumer): one may vanish or appear between two calls.
+  }).pipe(Effect.retry({ times: 2, schedule: Schedule.spaced("50 millis") }))
 
-/** A bucket for projection state: latest value only, atomic batches allowed (one commit = one batch). */
-const ensureBucket = (js: JetStreamClient, jsm: JetStreamManager, bucket: string, replicas: number) =>
+/**
+ * A bucket for projection state: latest value only, atomic batches allowed (one commit = one
+ * batch), and a key not written for `maxAge` (the streams' retention) expires: a run or a
+ * delivery outlives its events by no more than that, removal markers included.
+ */
+const ensureBucket = (js: JetStreamClient, jsm: JetStreamManager, bucket: string, replicas: number, maxAge: Duration.Duration) =>
   Effect.tryPromise({
     try: async () => {
       const stream = bucketStream(bucket)
+      const maxAgeNs = ns(maxAge)
       let have = await jsm.streams.info(stream).catch(() => undefined)
       const action = have === undefined ? "created" : "unchanged"
       if (have === undefined) {
-        await new Kvm(js).create(bucket, { history: 1, replicas, storage: StorageType.File, description: "Herald projection state" })
+        await new Kvm(js).create(bucket, { history: 1, replicas, ttl: Duration.toMillis(maxAge), storage: StorageType.File, description: "Herald projection state" })
         have = await jsm.streams.info(stream)
       }
-      if (have.config.allow_atomic === true && have.config.num_replicas === replicas) return action
-      await jsm.streams.update(stream, { ...have.config, allow_atomic: true, num_replicas: replicas })
+      const c = have.config
+      if (c.allow_atomic === true && c.num_replicas === replicas && c.max_age === maxAgeNs) return action
+      await jsm.streams.update(stream, { ...c, allow_atomic: true, num_replicas: replicas, max_age: maxAgeNs, duplicate_window: Math.min(c.duplicate_window, maxAgeNs) })
       return "updated"
     },
     catch: natsFailure(`ensure bucket ${bucket}`)
@@ -169,7 +185,7 @@ export class Topology extends Effect.Service<Topology>()("herald/infra/Topology"
       for (const want of streamConfigs(config.stream)) yield* ensureStream(jsm, want)
       yield* ensureConsumer(jsm, STREAM, INGEST_CONSUMER_CONFIG)
       for (const p of PROJECTIONS) {
-        yield* ensureBucket(js, jsm, projectionBucket(p), config.stream.replicas)
+        yield* ensureBucket(js, jsm, projectionBucket(p), config.stream.replicas, config.stream.maxAge)
         for (const source of sourcesOf(p)) yield* ensureConsumer(jsm, source, projectionConsumerConfig(p))
       }
       for (const stream of [STREAM, RECEIPTS_STREAM]) yield* removeStaleConsumers(jsm, stream)
@@ -178,23 +194,24 @@ export class Topology extends Effect.Service<Topology>()("herald/infra/Topology"
 
     /**
      * Makes a projection's consumer on `stream` deliver in order from right after `after`, its
-     * checkpoint. One acked exactly up to it with nothing in flight is kept (with its
-     * statistics); any other is recreated at checkpoint + 1: messages in flight would come back
-     * after later ones, one acked further would skip records, one behind would replay records
-     * only to skip them (after a rebuild, thousands).
+     * checkpoint: recreated at checkpoint + 1, always. Messages in flight would come back after
+     * later ones, one acked further would skip records, one behind would replay records only to
+     * skip them (after a rebuild, thousands); and a runner that lost the lease and does not know
+     * it yet could still pull from the old one, taking records the new holder would then wait
+     * for (the ack wait) — deleting it ends that runner's reads at once.
      */
     const positionConsumer = Effect.fn("Topology.positionConsumer")(function* (p: AnyProjection, stream: string, after: number) {
       const decl = projectionConsumerConfig(p)
       return yield* Effect.tryPromise({
         try: async () => {
           const have = await jsm.consumers.info(stream, decl.durable_name).catch(() => undefined)
-          if (have !== undefined && have.num_ack_pending === 0 && have.ack_floor.stream_seq === after) return "kept" as const
           if (have !== undefined) await jsm.consumers.delete(stream, decl.durable_name)
           await jsm.consumers.add(stream, after === 0 ? decl : { ...decl, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 })
           return "moved" as const
         },
         catch: natsFailure(`position consumer ${stream}/${decl.durable_name}`)
-      })
+        // Another process's start-up may add it (ensure) between the delete and the add.
+      }).pipe(Effect.retry({ times: 2, schedule: Schedule.spaced("50 millis") }))
     })
 
     /** Incarnation and last sequence of any of Herald's streams. */

@@ -1,16 +1,20 @@
-import { type Chunk, Effect, Either, Schedule, Stream } from "effect"
+import { Cause, type Chunk, Effect, Either, Stream } from "effect"
 import { QUARANTINE_SAMPLE_BYTES } from "../domain/Quarantine.js"
-import type { InvalidEvent } from "../domain/Validation.js"
+import { InvalidEvent } from "../domain/Validation.js"
 import { EventLog, type StoredRecord } from "../infra/EventLog.js"
 import { Quarantine } from "../infra/Quarantine.js"
 import { INGEST_CONSUMER, STREAM, Topology } from "../infra/Topology.js"
 import { Metrics } from "./Metrics.js"
 import { RecordDecoder } from "./RecordDecoder.js"
+import { Supervisor } from "./Supervisor.js"
 
 // Reads every message on notify.> in stream order through the `ingest-validator` durable
 // consumer. An invalid one is recorded in QUARANTINE with its sequence and reason, counted,
 // and acked, so it never holds up what follows. The ack comes after the record is stored:
 // a crash in between redelivers, and the record's msgID makes the second write a no-op.
+// A record Herald itself fails on (a defect while validating it) is quarantined the same
+// way with reason `unprocessable`, and the loop goes on. The loop runs under the Supervisor
+// as `ingest_validator` on /readyz: ready once its consumer is open, restarted if it stops.
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
@@ -31,6 +35,7 @@ export class IngestValidator extends Effect.Service<IngestValidator>()("herald/s
     const metrics = yield* Metrics
     const topology = yield* Topology
     const decoder = yield* RecordDecoder
+    const supervisor = yield* Supervisor
 
     const quarantined = (r: StoredRecord, { reason, message }: InvalidEvent) =>
       Effect.gen(function* () {
@@ -57,7 +62,13 @@ export class IngestValidator extends Effect.Service<IngestValidator>()("herald/s
         counts.clear()
       }
       for (const r of records) {
-        const result = decoder.notification(r)
+        const result = yield* Effect.try(() => decoder.notification(r)).pipe(
+          Effect.catchAll(({ error }) =>
+            Effect.as(
+              Effect.logError(`ingest validator: validating seq ${r.seq} on ${r.subject} failed (a defect)`, Cause.die(error)),
+              Either.left(new InvalidEvent({ reason: "unprocessable", message: `Herald failed on this message: ${String(error)}`.slice(0, 500) }))
+            ))
+        )
         if (Either.isRight(result)) {
           const { type, priority } = result.right
           const key = `${type}|${priority}`
@@ -66,7 +77,13 @@ export class IngestValidator extends Effect.Service<IngestValidator>()("herald/s
           else c.n++
         } else {
           count()
-          yield* quarantined(r, result.left)
+          yield* quarantined(r, result.left).pipe(
+            // Recording it failed by a defect too: counted, logged, acked all the same.
+            Effect.catchAllDefect((defect) => {
+              metrics.invalid.inc({ reason: "unprocessable" })
+              return Effect.logError(`ingest validator: could not quarantine seq ${r.seq} on ${r.subject}; skipped`, Cause.die(defect))
+            })
+          )
         }
         yield* r.ack
       }
@@ -75,12 +92,13 @@ export class IngestValidator extends Effect.Service<IngestValidator>()("herald/s
 
     // Re-applying the topology before each (re)start recreates the consumer if the stream
     // was recreated under us; it is a no-op otherwise.
-    yield* topology.ensure().pipe(
-      Effect.zipRight(Stream.runForEachChunk(log.consume(STREAM, INGEST_CONSUMER), handle)),
-      Effect.tapError((e) => Effect.logWarning(`ingest validator interrupted (${e.reason}: ${e.message}); resuming`)),
-      Effect.retry(Schedule.exponential("250 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")))),
-      Effect.forkScoped
-    )
+    yield* supervisor.supervise("ingest_validator", (health) =>
+      topology.ensure().pipe(
+        Effect.zipRight(Stream.runForEachChunk(
+          Stream.onStart(log.consume(STREAM, INGEST_CONSUMER), health.ready),
+          handle
+        ))
+      ))
     yield* Effect.logInfo(`ingest validator consuming ${STREAM} as ${INGEST_CONSUMER}`)
     return {} as const
   }),

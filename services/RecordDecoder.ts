@@ -44,14 +44,21 @@ const memoBySeq = <A>(decode: (r: Raw) => A) => {
 const decodeReceipts = Schema.decodeUnknownEither(Schema.parseJson(ReceiptsMessage))
 const text = new TextDecoder()
 
+export interface ReadReceipts {
+  readonly receipts: ReadonlyArray<DeliveryReceipt>
+  /** The NOTIFICATIONS epoch the batch names; undefined in messages of earlier edges. */
+  readonly epoch: string | undefined
+}
+
 /** A RECEIPTS message as its receipts (a batch, or the single receipt edges wrote before), or why it is not one. */
-const readReceipts = (r: Raw): Either.Either<ReadonlyArray<DeliveryReceipt>, string> => {
+const readReceipts = (r: Raw): Either.Either<ReadReceipts, string> => {
   const message = decodeReceipts(text.decode(r.data))
   if (Either.isLeft(message)) return Either.left(message.left.message)
-  const receipts = "receipts" in message.right ? message.right.receipts : [message.right]
+  const batch = "receipts" in message.right ? message.right : undefined
+  const receipts = batch?.receipts ?? [message.right as DeliveryReceipt]
   const stranger = receipts.find((receipt) => !isId(receipt.user_id))
   if (stranger !== undefined) return Either.left(`user_id ${JSON.stringify(stranger.user_id)} is not an id`)
-  return Either.right(receipts)
+  return Either.right({ receipts, epoch: batch?.epoch })
 }
 
 export class RecordDecoder extends Effect.Service<RecordDecoder>()("herald/services/RecordDecoder", {

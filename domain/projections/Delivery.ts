@@ -11,6 +11,8 @@ import type { Input, Projection } from "./Projection.js"
 // statuses failed → retrying → dead through the same document. Every update is monotone
 // (a status only moves forward, each time is the first one seen, acked is final), so applying
 // an input again, or finishing one that was stored only in part, leaves the record as it is.
+// Beside the records, one `open.<user_id>.<channel>` list per user of the deliveries an ack
+// can still cover (OpenDeliveries.ts), so that an ack reads one key, never the whole bucket.
 
 export const DeliveryStatus = Schema.Literal("pending", "sent", "acked", "failed", "retrying", "dead")
 export type DeliveryStatus = typeof DeliveryStatus.Type
@@ -37,14 +39,29 @@ export const DeliveryRecord = Schema.Struct({
 })
 export type DeliveryRecord = typeof DeliveryRecord.Type
 
+/** Of a user's open socket deliveries: what an ack needs to find them. */
+export type OpenDoc = Open.OpenList<Open.OpenEntry>
+export const OpenDoc = Open.openList(Open.OpenEntry)
+
+export const DeliveryDoc = Schema.Union(DeliveryRecord, OpenDoc)
+export type DeliveryDoc = DeliveryRecord | OpenDoc
+
 export interface DeliveryState {
-  readonly docs: Docs.Documents<DeliveryRecord>
-  /** Derived: websocket records not yet acked, by what an ack can name. */
-  readonly open: Open.OpenIndex
+  readonly docs: Docs.Documents<DeliveryDoc>
 }
 
 export const deliveryKey = (seq: number, userId: string, channel: string) => `delivery.${seq}.${userId}.${channel}`
 export const eventDeliveriesFilter = (seq: number) => `delivery.${seq}.>`
+
+const isList = (d: DeliveryDoc | undefined): d is OpenDoc => d !== undefined && "kind" in d
+const recordAt = (docs: Docs.Documents<DeliveryDoc>, key: string): DeliveryRecord | undefined => {
+  const d = Docs.get(docs, key)
+  return d === undefined || isList(d) ? undefined : d
+}
+const listAt = (docs: Docs.Documents<DeliveryDoc>, key: string): OpenDoc | undefined => {
+  const d = Docs.get(docs, key)
+  return isList(d) ? d : undefined
+}
 
 /** How far along the socket path a status is; the first time of each is kept. */
 const SOCKET_RANK: Partial<Record<DeliveryStatus, number>> = { pending: 0, sent: 1, acked: 2 }
@@ -58,31 +75,64 @@ const advance = (r: DeliveryRecord, status: "sent" | "acked", time: number): Del
 }
 
 // An acked socket delivery is final: a later "sent" (another socket replaying it) changes nothing.
-const sent = (state: DeliveryState, receipt: DeliveryReceipt): DeliveryState => {
-  let docs = state.docs
+const sent = (docs: Docs.Documents<DeliveryDoc>, receipt: DeliveryReceipt): Docs.Documents<DeliveryDoc> => {
   for (const entry of receipt.entries) {
     const key = deliveryKey(entry.seq, receipt.user_id, receipt.delivery_channel)
-    const record = Docs.get(docs, key)
+    const record = recordAt(docs, key)
     if (record === undefined || !isOpen(record)) continue
     const next = advance(record, "sent", entry.at)
     if (next !== record) docs = Docs.set(docs, key, next)
   }
-  return { ...state, docs }
+  return docs
 }
 
-const acked = (state: DeliveryState, receipt: DeliveryReceipt): DeliveryState => {
-  if (!Open.isSubscriptionChannel(receipt.channel)) return state
-  let { docs, open } = state
+const acked = (docs: Docs.Documents<DeliveryDoc>, receipt: DeliveryReceipt): Docs.Documents<DeliveryDoc> => {
+  if (!Open.isSubscriptionChannel(receipt.channel)) return docs
+  const listKey = Open.openKey(receipt.user_id, receipt.delivery_channel)
+  let list = listAt(docs, listKey)
   for (const entry of receipt.entries) {
-    for (const seq of Open.covered(open, receipt.delivery_channel, receipt.user_id, receipt.channel, entry.seq)) {
+    if (list === undefined) break
+    const done = new Set<number>()
+    for (const { seq } of Open.covered(list, receipt.channel, entry.seq)) {
+      done.add(seq)
       const key = deliveryKey(seq, receipt.user_id, receipt.delivery_channel)
-      const record = Docs.get(docs, key)
-      if (record === undefined) continue
-      docs = Docs.set(docs, key, advance(record, "acked", entry.at))
-      open = Open.remove(open, record)
+      const record = recordAt(docs, key)
+      // Gone with the bucket's max age: nothing left to ack.
+      if (record !== undefined) docs = Docs.set(docs, key, advance(record, "acked", entry.at))
+    }
+    if (done.size > 0) {
+      list = Open.without(list, done)
+      docs = Docs.set(docs, listKey, list)
     }
   }
-  return { docs, open }
+  return docs
+}
+
+/** The keys an input reads: the delivery records it names, and for an ack the user's open list, then what it covers. */
+export const reads = (state: DeliveryState, input: Input): ReadonlyArray<string> => {
+  switch (input._tag) {
+    case "Notification":
+      return [deliveryKey(input.seq, input.event.user_id, "websocket"), Open.openKey(input.event.user_id, "websocket")]
+    case "Receipt": {
+      const keys: Array<string> = []
+      for (const r of input.receipts) {
+        if (r.kind === "sent") {
+          for (const e of r.entries) keys.push(deliveryKey(e.seq, r.user_id, r.delivery_channel))
+          continue
+        }
+        if (!Open.isSubscriptionChannel(r.channel)) continue
+        const listKey = Open.openKey(r.user_id, r.delivery_channel)
+        keys.push(listKey)
+        if (!Docs.isLoaded(state.docs, listKey)) continue
+        const list = listAt(state.docs, listKey)
+        const upTo = r.entries.reduce((m, e) => Math.max(m, e.seq), 0)
+        for (const { seq } of Open.covered(list, r.channel, upTo)) keys.push(deliveryKey(seq, r.user_id, r.delivery_channel))
+      }
+      return keys
+    }
+    default:
+      return []
+  }
 }
 
 export const evolve = (state: DeliveryState, input: Input): DeliveryState => {
@@ -90,35 +140,40 @@ export const evolve = (state: DeliveryState, input: Input): DeliveryState => {
     case "Notification": {
       const e = input.event
       const key = deliveryKey(input.seq, e.user_id, "websocket")
-      if (Docs.get(state.docs, key) !== undefined) return state
+      const listKey = Open.openKey(e.user_id, "websocket")
+      const list = listAt(state.docs, listKey)
+      const entry = { seq: input.seq, thread_id: e.thread_id, run_id: e.run_id }
+      const existing = recordAt(state.docs, key)
+      if (existing !== undefined) {
+        // Applied before, in a commit stored in part (records go first): the list may lack it.
+        if (!isOpen(existing) || Open.tracked(list, input.seq)) return state
+        return { docs: Docs.set(state.docs, listKey, Open.put(list, e.user_id, "websocket", entry).list) }
+      }
       const record: DeliveryRecord = {
         seq: input.seq, event_id: e.id, type: e.type, priority: e.priority,
         user_id: e.user_id, thread_id: e.thread_id, run_id: e.run_id,
         channel: "websocket", status: "pending", times: { pending: input.storedAt }, attempts: 0, last_error: null
       }
-      return { docs: Docs.set(state.docs, key, record), open: Open.add(state.open, record) }
+      // Past MAX_OPEN the oldest open delivery is no longer tracked: its record stays as it is.
+      return { docs: Docs.set(Docs.set(state.docs, key, record), listKey, Open.put(list, e.user_id, "websocket", entry).list) }
     }
     case "Receipt":
-      return input.receipts.reduce((s, r) => (r.kind === "sent" ? sent(s, r) : acked(s, r)), state)
+      return { docs: input.receipts.reduce((docs, r) => (r.kind === "sent" ? sent(docs, r) : acked(docs, r)), state.docs) }
     default:
       return state
   }
 }
 
-export const restore = (docs: Docs.Documents<DeliveryRecord>): DeliveryState => {
-  const open: Array<DeliveryRecord> = []
-  for (const [, r] of Docs.entries(docs)) if (isOpen(r)) open.push(r)
-  return { docs, open: Open.fromDeliveries(open) }
-}
-
-export const deliveryProjection: Projection<DeliveryState, DeliveryRecord> = {
+export const deliveryProjection: Projection<DeliveryState, DeliveryDoc> = {
   name: "delivery",
-  version: 1,
+  // v2: open deliveries are stored lists per user (v1 derived them from every record at start).
+  version: 2,
   canHandle: [...EVENT_TYPES, "sent", "acked"],
-  initialState: { docs: Docs.empty(), open: Open.emptyIndex },
+  initialState: { docs: Docs.empty() },
   evolve,
-  document: DeliveryRecord,
-  restore,
-  // An acked socket delivery is never read again (above): it stays in the bucket only.
-  retain: isOpen
+  document: DeliveryDoc,
+  reads,
+  weigh: (d) => (isList(d) ? Math.max(1, d.entries.length) : 1),
+  // Records before the open lists: a list stored means every record of its commit is (see evolve).
+  storeFirst: (key) => key.startsWith("delivery.")
 }

@@ -5,9 +5,9 @@ import * as Open from "./OpenDeliveries.js"
 import type { Input, Projection, Source } from "./Projection.js"
 
 // The metrics read model: counters and latency histograms in one `totals` document, plus
-// one small `open.<seq>.<user_id>.<channel>` document per delivery not yet acked (its publish
-// time, to measure publish → sent and publish → acked). Latencies are whole milliseconds, so
-// sums are exact and do not depend on the order in which inputs were applied.
+// one `open.<user_id>.<channel>` list per user of the deliveries not yet acked (each with its
+// publish time, to measure publish → sent and publish → acked; OpenDeliveries.ts). Latencies
+// are whole milliseconds, so sums are exact and do not depend on the order of application.
 // `totals.applied` holds, per source, the last sequence counted: when one input's documents
 // had to be stored in several writes (`storeFirst` puts `totals` first) and the process died
 // in between, applying it again finishes the open documents without counting twice.
@@ -38,28 +38,25 @@ export const Totals = Schema.Struct({
 })
 export type Totals = typeof Totals.Type
 
+/** An open delivery: when it was published, and whether it was sent yet. */
 export const Tracked = Schema.Struct({
-  kind: Schema.Literal("open"),
-  seq: Schema.Number,
-  user_id: Schema.String,
-  thread_id: Schema.NullOr(Schema.String),
-  run_id: Schema.NullOr(Schema.String),
-  channel: Schema.String,
+  ...Open.OpenEntry.fields,
   published_at: Schema.Number,
   sent: Schema.Boolean
 })
 export type Tracked = typeof Tracked.Type
 
-export const MetricsDoc = Schema.Union(Totals, Tracked)
-export type MetricsDoc = typeof MetricsDoc.Type
+export const TrackedList = Open.openList(Tracked)
+export type TrackedList = Open.OpenList<Tracked>
+
+export const MetricsDoc = Schema.Union(Totals, TrackedList)
+export type MetricsDoc = Totals | TrackedList
 
 export interface MetricsState {
   readonly docs: Docs.Documents<MetricsDoc>
-  readonly open: Open.OpenIndex
 }
 
 export const TOTALS_KEY = "totals"
-export const trackedKey = (seq: number, userId: string, channel: string) => `open.${seq}.${userId}.${channel}`
 
 export const emptyTotals: Totals = {
   kind: "totals", applied: { NOTIFICATIONS: 0, RECEIPTS: 0 }, events: {}, invalid: {}, deliveries: {}, latency: {}
@@ -119,26 +116,39 @@ const addTally = (t: Totals, tally: Tally, source: Source, seq: number): Totals 
   return { ...t, ...counts, latency, applied: { ...t.applied, [source]: seq } }
 }
 
-const tracked = (docs: Docs.Documents<MetricsDoc>, key: string): Tracked | undefined => {
+const listAt = (docs: Docs.Documents<MetricsDoc>, key: string): TrackedList | undefined => {
   const d = Docs.get(docs, key)
   return d?.kind === "open" ? d : undefined
 }
 
+/** Every input reads the totals; a notification or a receipt also the user's open list. */
+export const reads = (_: MetricsState, input: Input): ReadonlyArray<string> => {
+  switch (input._tag) {
+    case "Notification":
+      return [TOTALS_KEY, Open.openKey(input.event.user_id, "websocket")]
+    case "Receipt":
+      return [TOTALS_KEY, ...input.receipts.map((r) => Open.openKey(r.user_id, r.delivery_channel))]
+    default:
+      return [TOTALS_KEY]
+  }
+}
+
 export const evolve = (state: MetricsState, input: Input): MetricsState => {
   const tally: Tally = { counts: [], latencies: [] }
-  let { docs, open } = state
+  let docs = state.docs
   switch (input._tag) {
     case "Notification": {
       const e = input.event
       tally.counts.push(["events", `${e.type}|${e.priority}`], ["deliveries", "websocket|pending"])
-      const key = trackedKey(input.seq, e.user_id, "websocket")
-      if (tracked(docs, key) === undefined) {
-        const t: Tracked = {
-          kind: "open", seq: input.seq, user_id: e.user_id, thread_id: e.thread_id, run_id: e.run_id,
-          channel: "websocket", published_at: input.storedAt, sent: false
-        }
-        docs = Docs.set(docs, key, t)
-        open = Open.add(open, t)
+      const key = Open.openKey(e.user_id, "websocket")
+      const list = listAt(docs, key)
+      // Already in the list, or pushed out of it: applied before.
+      if (!Open.tracked(list, input.seq)) {
+        const entry: Tracked = { seq: input.seq, thread_id: e.thread_id, run_id: e.run_id, published_at: input.storedAt, sent: false }
+        const put = Open.put(list, e.user_id, "websocket", entry)
+        docs = Docs.set(docs, key, put.list)
+        // Past MAX_OPEN the oldest open delivery is no longer tracked: counted as such.
+        if (put.evicted !== undefined) tally.counts.push(["deliveries", "websocket|untracked"])
       }
       break
     }
@@ -147,26 +157,32 @@ export const evolve = (state: MetricsState, input: Input): MetricsState => {
       break
     case "Receipt": {
       for (const r of input.receipts) {
+        const key = Open.openKey(r.user_id, r.delivery_channel)
+        let list = listAt(docs, key)
+        if (list === undefined) continue
         if (r.kind === "sent") {
+          let entries: Array<Tracked> | undefined
           for (const entry of r.entries) {
-            const key = trackedKey(entry.seq, r.user_id, r.delivery_channel)
-            const t = tracked(docs, key)
+            const at = Open.indexOf(list.entries, entry.seq)
+            const t = list.entries[at]
             if (t === undefined || t.sent) continue
-            docs = Docs.set(docs, key, { ...t, sent: true })
-            tally.counts.push(["deliveries", `${t.channel}|sent`])
-            tally.latencies.push([`${t.channel}|sent`, entry.at - t.published_at])
+            entries ??= [...list.entries]
+            entries[at] = { ...t, sent: true }
+            list = { ...list, entries }
+            tally.counts.push(["deliveries", `${r.delivery_channel}|sent`])
+            tally.latencies.push([`${r.delivery_channel}|sent`, entry.at - t.published_at])
           }
+          if (entries !== undefined) docs = Docs.set(docs, key, list)
         } else if (Open.isSubscriptionChannel(r.channel)) {
           for (const entry of r.entries) {
-            for (const seq of Open.covered(open, r.delivery_channel, r.user_id, r.channel, entry.seq)) {
-              const key = trackedKey(seq, r.user_id, r.delivery_channel)
-              const t = tracked(docs, key)
-              if (t === undefined) continue
-              docs = Docs.remove(docs, key)
-              open = Open.remove(open, t)
-              tally.counts.push(["deliveries", `${t.channel}|acked`])
-              tally.latencies.push([`${t.channel}|acked`, entry.at - t.published_at])
+            const covered: ReadonlyArray<Tracked> = Open.covered(list, r.channel, entry.seq)
+            if (covered.length === 0) continue
+            for (const t of covered) {
+              tally.counts.push(["deliveries", `${r.delivery_channel}|acked`])
+              tally.latencies.push([`${r.delivery_channel}|acked`, entry.at - t.published_at])
             }
+            list = Open.without(list, new Set(covered.map((t) => t.seq)))
+            docs = Docs.set(docs, key, list)
           }
         }
       }
@@ -180,22 +196,18 @@ export const evolve = (state: MetricsState, input: Input): MetricsState => {
   if (fresh && (tally.counts.length > 0 || tally.latencies.length > 0)) {
     docs = Docs.set(docs, TOTALS_KEY, addTally(totals, tally, input.source, input.seq))
   }
-  return { docs, open }
-}
-
-export const restore = (docs: Docs.Documents<MetricsDoc>): MetricsState => {
-  const open: Array<Tracked> = []
-  for (const [, d] of Docs.entries(docs)) if (d.kind === "open") open.push(d)
-  return { docs, open: Open.fromDeliveries(open) }
+  return { docs }
 }
 
 export const metricsProjection: Projection<MetricsState, MetricsDoc> = {
   name: "metrics",
-  version: 1,
+  // v2: open deliveries are stored lists per user (v1: a document per delivery, indexed at start).
+  version: 2,
   canHandle: [...EVENT_TYPES, "invalid", "sent", "acked"],
-  initialState: { docs: Docs.empty(), open: Open.emptyIndex },
+  initialState: { docs: Docs.empty() },
   evolve,
   document: MetricsDoc,
-  restore,
+  reads,
+  weigh: (d) => (d.kind === "open" ? Math.max(1, d.entries.length) : 1),
   storeFirst: (key) => key === TOTALS_KEY
 }

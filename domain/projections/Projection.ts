@@ -22,8 +22,11 @@ interface Stored {
 export type Input =
   | Stored & { readonly _tag: "Notification"; readonly source: "NOTIFICATIONS"; readonly event: Event }
   | Stored & { readonly _tag: "Invalid"; readonly source: "NOTIFICATIONS"; readonly reason: InvalidReason }
-  /** A RECEIPTS message: the receipts of one edge's flush (or one receipt), in order. */
-  | Stored & { readonly _tag: "Receipt"; readonly source: "RECEIPTS"; readonly receipts: ReadonlyArray<DeliveryReceipt> }
+  /**
+   * A RECEIPTS message: the receipts of one edge's flush (or one receipt), in order, with the
+   * NOTIFICATIONS epoch they speak of (absent in messages of earlier edges).
+   */
+  | Stored & { readonly _tag: "Receipt"; readonly source: "RECEIPTS"; readonly receipts: ReadonlyArray<DeliveryReceipt>; readonly epoch?: string }
   /** A RECEIPTS message that is not a receipt: no projection handles it. */
   | Stored & { readonly _tag: "Unreadable"; readonly source: "RECEIPTS"; readonly message: string }
 
@@ -49,14 +52,15 @@ export interface Projection<S extends { readonly docs: Documents<D> }, D> {
   readonly evolve: (state: S, input: Input) => S
   /** How a stored document decodes (one KV value per key). */
   readonly document: Schema.Schema<D, any>
-  /** The state from its stored documents (derived indexes are rebuilt here). */
-  readonly restore: (docs: Documents<D>) => S
   /**
-   * Whether a stored document must stay in memory. One `evolve` never reads again (a
-   * delivery acked on the socket) is kept in the bucket only, so memory follows what is
-   * still open, not every event ever seen. Default: keep all.
+   * The keys `evolve(state, input)` reads. The runner loads them before applying the input
+   * and asks again until every key named is loaded: what an input reads may depend on a
+   * document it names (an ack: the user's open list, then the deliveries it covers). Keys
+   * read but not named are a defect once the state is partial (the runner bounds its memory).
    */
-  readonly retain?: (doc: D) => boolean
+  readonly reads: (state: S, input: Input) => ReadonlyArray<string>
+  /** What a document costs in the runner's memory bound, in documents (a list of N entries: N). Default 1. */
+  readonly weigh?: (doc: D) => number
   /**
    * When one input changes more documents than one atomic write holds, its documents are
    * stored in several; these keys go first (aggregates whose guard makes a retry skip them).
@@ -102,6 +106,16 @@ export const step = <S extends { readonly docs: Documents<D> }, D>(
   }
 }
 
+/** The input passed over: the checkpoint moves to it, the state stays (an input `evolve` failed on). */
+export const skip = <S>(current: Checkpointed<S>, input: Input): Checkpointed<S> =>
+  input.seq <= current.checkpoint[input.source]
+    ? current
+    : { checkpoint: { ...current.checkpoint, [input.source]: input.seq }, state: current.state }
+
+/** The keys `step` would read for `input`: none when it is skipped or not handled. */
+export const readsOf = <S extends { readonly docs: Documents<D> }, D>(p: Projection<S, D>, current: Checkpointed<S>, input: Input): ReadonlyArray<string> =>
+  input.seq <= current.checkpoint[input.source] || !handles(p, input) ? [] : p.reads(current.state, input)
+
 /** The state after its changes were stored. */
 export const markCommitted = <S extends { readonly docs: Documents<D> }, D>(c: Checkpointed<S>): Checkpointed<S> =>
   ({ checkpoint: c.checkpoint, state: { ...c.state, docs: committed(c.state.docs) } })
@@ -114,3 +128,30 @@ export const requiredNotificationSeq = (input: Input): number =>
   input._tag === "Receipt"
     ? input.receipts.reduce((max, r) => r.entries.reduce((m, e) => Math.max(m, e.seq), max), 0)
     : 0
+
+const highestSeq = (r: DeliveryReceipt) => r.entries.reduce((m, e) => Math.max(m, e.seq), 0)
+
+export interface Admitted {
+  readonly input: Input
+  /** Receipts left out, and why. */
+  readonly dropped: number
+  readonly reason: "epoch" | "beyond_stream" | undefined
+}
+
+/**
+ * The receipts of `input` that may wait for their notifications: none when the message names
+ * another incarnation of NOTIFICATIONS than the current one; otherwise those naming no
+ * sequence past `lastSeq`, the stream's last sequence read after the message was (an honest
+ * receipt names only events the edge read, so stored before it). A receipt left out would
+ * otherwise wait forever and hold up every receipt behind it.
+ */
+export const admitReceipts = (input: Input, stream: { readonly epoch: string; readonly lastSeq: number }): Admitted => {
+  if (input._tag !== "Receipt") return { input, dropped: 0, reason: undefined }
+  if (input.epoch !== undefined && input.epoch !== stream.epoch) {
+    return { input: { ...input, receipts: [] }, dropped: input.receipts.length, reason: "epoch" }
+  }
+  const kept = input.receipts.filter((r) => highestSeq(r) <= stream.lastSeq)
+  return kept.length === input.receipts.length
+    ? { input, dropped: 0, reason: undefined }
+    : { input: { ...input, receipts: kept }, dropped: input.receipts.length - kept.length, reason: "beyond_stream" }
+}

@@ -83,6 +83,12 @@ const byType = (run: RunView, e: Event): RunView => {
   }
 }
 
+/** A lifecycle event of a run reads (and writes) that run's document, and nothing else. */
+export const reads = (_: RunsState, input: Input): ReadonlyArray<string> =>
+  input._tag !== "Notification" || input.event.run_id === null || !LIFECYCLE_TYPES.has(input.event.type)
+    ? []
+    : [runKey(input.event.user_id, input.event.run_id)]
+
 export const evolve = (state: RunsState, input: Input): RunsState => {
   if (input._tag !== "Notification" || input.event.run_id === null || !LIFECYCLE_TYPES.has(input.event.type)) return state
   const e = input.event
@@ -109,5 +115,5 @@ export const runsProjection: Projection<RunsState, RunView> = {
   initialState: { docs: Docs.empty() },
   evolve,
   document: RunView,
-  restore: (docs) => ({ docs })
+  reads
 }

@@ -2,6 +2,7 @@ import { Effect, Either, Schedule } from "effect"
 import { ulid } from "ulid"
 import { type DeliveryReceipt, MAX_ENTRIES, type ReceiptEntry } from "../../domain/Receipt.js"
 import { ReceiptLog } from "../../infra/ReceiptLog.js"
+import { Topology } from "../../infra/Topology.js"
 
 // Batches the edge's delivery receipts (sent, acked) per connection and channel and
 // flushes them every 250 ms, all connections' receipts in one message (several past
@@ -9,55 +10,67 @@ import { ReceiptLog } from "../../infra/ReceiptLog.js"
 // A flush that fails (NATS restarting) puts its entries back for the next flush, up to
 // MAX_PENDING entries; past that they are dropped with a warning: receipts feed
 // projections and metrics, never delivery itself. Receipts are at-least-once.
+// Each message names the epoch of NOTIFICATIONS its sequences belong to, as the edge last read
+// it (every 2 s, as the live feed checks it): a projection drops receipts of another epoch, so
+// after the stream is recreated old sequences never mark new events.
 
 type Key = string
 const MAX_PENDING = 200_000
 
 interface Batch {
   readonly head: Omit<DeliveryReceipt, "entries">
+  /** NOTIFICATIONS's epoch when the first entry was noted; undefined while unknown. */
+  readonly epoch: string | undefined
   entries: Array<ReceiptEntry>
 }
 
 export class Receipts extends Effect.Service<Receipts>()("herald/services/edge/Receipts", {
   scoped: Effect.gen(function* () {
     const log = yield* ReceiptLog
+    const topology = yield* Topology
     const edgeId = ulid()
     const pending = new Map<Key, Batch>()
     let flushes = 0
+    let epoch: string | undefined
+    const readEpoch = Effect.either(topology.streamState).pipe(Effect.map((st) => { if (Either.isRight(st)) epoch = st.right.epoch }))
+    yield* readEpoch
+    yield* readEpoch.pipe(Effect.repeat(Schedule.spaced("2 seconds")), Effect.forkScoped)
 
+    const keyOf = (kind: string, connectionId: string, channel: string, e: string | undefined) => `${kind}\u0000${connectionId}\u0000${channel}\u0000${e ?? ""}`
     const batchOf = (kind: DeliveryReceipt["kind"], userId: string, channel: string, connectionId: string) => {
-      const key = `${kind}\u0000${connectionId}\u0000${channel}`
+      const key = keyOf(kind, connectionId, channel, epoch)
       let batch = pending.get(key)
       if (batch === undefined) {
-        batch = { head: { kind, delivery_channel: "websocket", user_id: userId, channel, connection_id: connectionId, edge_id: edgeId }, entries: [] }
+        batch = { head: { kind, delivery_channel: "websocket", user_id: userId, channel, connection_id: connectionId, edge_id: edgeId }, epoch, entries: [] }
         pending.set(key, batch)
       }
       return batch
     }
 
     const requeue = (b: Batch) => {
-      const key = `${b.head.kind}\u0000${b.head.connection_id}\u0000${b.head.channel}`
+      const key = keyOf(b.head.kind, b.head.connection_id, b.head.channel, b.epoch)
       const current = pending.get(key)
       const entries = b.head.kind === "acked" ? (current?.entries ?? b.entries) : [...b.entries, ...(current?.entries ?? [])]
-      pending.set(key, { head: b.head, entries })
+      pending.set(key, { head: b.head, epoch: b.epoch, entries })
     }
 
     // A flush goes out as messages of at most MAX_ENTRIES entries (a fast replay sends tens of
     // thousands of events per flush, more than a NATS message may hold), a batch split across
-    // two when it must be; after a failed one, it and the rest are kept, in order, for the next.
+    // two when it must be, and one message per epoch; after a failed one, it and the rest are
+    // kept, in order, for the next.
     const messagesOf = (batches: ReadonlyArray<Batch>): Array<Array<Batch>> => {
       const messages: Array<Array<Batch>> = []
       let current: Array<Batch> = []
       let size = 0
       for (const b of batches) {
         for (let from = 0; from < b.entries.length;) {
-          if (size === MAX_ENTRIES) {
+          if (size === MAX_ENTRIES || (current.length > 0 && current[0]!.epoch !== b.epoch)) {
             messages.push(current)
             current = []
             size = 0
           }
           const entries = b.entries.slice(from, from + MAX_ENTRIES - size)
-          current.push({ head: b.head, entries })
+          current.push({ head: b.head, epoch: b.epoch, entries })
           size += entries.length
           from += entries.length
         }
@@ -72,7 +85,8 @@ export class Receipts extends Effect.Service<Receipts>()("herald/services/edge/R
       return Effect.gen(function* () {
         for (const [i, message] of messages.entries()) {
           const receipts = message.map((b): DeliveryReceipt => ({ ...b.head, entries: b.entries }))
-          const sent = yield* Effect.either(log.append({ edge_id: edgeId, receipts }, `${edgeId}-${++flushes}`))
+          const e = message[0]?.epoch
+          const sent = yield* Effect.either(log.append({ edge_id: edgeId, ...(e === undefined ? {} : { epoch: e }), receipts }, `${edgeId}-${++flushes}`))
           if (Either.isRight(sent)) continue
           const rest = messages.slice(i).flat()
           const count = (bs: Iterable<Batch>) => [...bs].reduce((n, b) => n + b.entries.length, 0)

@@ -32,9 +32,10 @@ export interface Held {
 
 /**
  * Takes the lease of `bucket` for `holder`. Waits while another holder's lease is live,
- * unless `force` (a rebuild). Retries when two contenders race for it.
+ * unless `force` (a rebuild), running `standby` at each look that finds it so. Retries when
+ * two contenders race for it.
  */
-export const acquireLease = (store: ProjectionStore, bucket: string, holder: string, force: boolean) =>
+export const acquireLease = (store: ProjectionStore, bucket: string, holder: string, force: boolean, standby: Effect.Effect<void> = Effect.void) =>
   Effect.gen(function* () {
     const attempt = Effect.gen(function* () {
       const current = yield* store.get(bucket, LEASE_KEY)
@@ -47,7 +48,7 @@ export const acquireLease = (store: ProjectionStore, bucket: string, holder: str
       return { doc: mine, revision: revision ?? 0, takenFrom: live ? Option.getOrThrow(doc).holder : undefined } satisfies Held
     })
     return yield* attempt.pipe(
-      Effect.tapErrorTag("LeaseHeld", (e) => Effect.logDebug(`${bucket}: lease held by ${e.holder}; waiting`)),
+      Effect.tapErrorTag("LeaseHeld", (e) => Effect.zipRight(Effect.logDebug(`${bucket}: lease held by ${e.holder}; waiting`), standby)),
       Effect.retry({
         schedule: Schedule.spaced("250 millis"),
         while: (e) => e._tag === "LeaseHeld" || e._tag === "ConcurrencyConflict"

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
+import { jetstreamManager } from "@nats-io/jetstream"
 import { createPublisher } from "../../client/publisher.js"
+import { epochOf } from "../../domain/Epoch.js"
 import { freshUser } from "../support/herald.js"
 import { awaitStatus, httpGet, startHerald } from "../support/HeraldProcess.js"
 import { makeNatsTestServer } from "../support/NatsTestServer.js"
@@ -13,6 +15,7 @@ import { connectAs, TEST_SECRET } from "../support/WsClient.js"
 
 interface Batch {
   readonly edge_id: string
+  readonly epoch?: string
   readonly receipts: ReadonlyArray<{ readonly kind: string; readonly user_id: string; readonly entries: ReadonlyArray<{ readonly seq: number }> }>
 }
 
@@ -59,6 +62,9 @@ describe("delivery receipts, end to end", () => {
       const nc = yield* rawConnection(nats.url)
       const messages = yield* readStream(nc, "herald.receipts.>", "RECEIPTS")
       expect(messages.every((m) => m.subject.startsWith("herald.receipts.edge."))).toBe(true)
+      // Each names the incarnation of NOTIFICATIONS its sequences belong to.
+      const created = yield* Effect.promise(() => jetstreamManager(nc).then((jsm) => jsm.streams.info("NOTIFICATIONS")).then((si) => si.created))
+      expect(messages.map((m) => (m.json as Batch).epoch)).toEqual(messages.map(() => epochOf(created)))
       const receipts = messages.flatMap((m) => (m.json as Batch).receipts)
       const sentTo = (user: string) => [...new Set(receipts.filter((r) => r.kind === "sent" && r.user_id === user).flatMap((r) => r.entries.map((e) => e.seq)))].sort((a, b) => a - b)
       expect(sentTo(ann)).toEqual(published[ann])

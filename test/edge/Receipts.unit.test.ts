@@ -1,16 +1,25 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer, TestClock } from "effect"
 import type { DeliveryReceipt, ReceiptBatch } from "../../domain/Receipt.js"
 import { NatsFailure } from "../../infra/NatsErrors.js"
 import { ReceiptLog } from "../../infra/ReceiptLog.js"
+import { Topology } from "../../infra/Topology.js"
 import { Receipts } from "../../services/edge/Receipts.js"
 
 // A flush sends the receipts of all connections in one message; a replay sends tens of
 // thousands of events between two flushes: their receipts go out in messages of at most
 // 10,000 entries, in order, and a failed one keeps the rest for later.
 
-const withLog = (append: (r: ReceiptBatch) => Effect.Effect<void, NatsFailure>) =>
-  Effect.provide(Receipts, Receipts.Default.pipe(Layer.provide(Layer.succeed(ReceiptLog, ReceiptLog.make({ append: (r) => append(r) })))))
+/** NOTIFICATIONS as the edge reads it: only its state is supplied (any other method dies). */
+const streamAt = (epoch: () => string) =>
+  Layer.succeed(Topology, Topology.make({ streamState: Effect.sync(() => ({ epoch: epoch(), firstSeq: 1, lastSeq: 0, messages: 0 })) } as unknown as Topology))
+
+/** Receipts built into the test's scope: its timers (flush, epoch) run on the test clock. */
+const withLog = (append: (r: ReceiptBatch) => Effect.Effect<void, NatsFailure>, epoch = () => "epoch-1") =>
+  Effect.map(Layer.build(Receipts.Default.pipe(
+    Layer.provide(Layer.succeed(ReceiptLog, ReceiptLog.make({ append: (r) => append(r) }))),
+    Layer.provide(streamAt(epoch))
+  )), Context.get(Receipts))
 
 const seqs = (n: number, from = 1) => Array.from({ length: n }, (_, i) => from + i)
 const entries = (b: ReceiptBatch) => b.receipts.reduce((n, r) => n + r.entries.length, 0)
@@ -34,6 +43,7 @@ describe("Receipts", () => {
         ["acked", "u-2", "run:r", "c-2", [6]]
       ])
       expect(message!.receipts.every((r) => r.edge_id === message!.edge_id)).toBe(true)
+      expect(message!.epoch).toBe("epoch-1")
       yield* receipts.flush
       expect(appended).toHaveLength(1) // nothing new: nothing sent
     }))
@@ -64,5 +74,20 @@ describe("Receipts", () => {
       receipts.sent("u-1", "run:r", "c-1", 25_001)
       yield* receipts.flush
       expect(sentSeqs(appended)).toEqual(seqs(25_001))
+    }))
+
+  it.scoped("names the epoch of NOTIFICATIONS each entry was noted in: a recreated stream's sequences go in a message of their own", () =>
+    Effect.gen(function* () {
+      const appended: Array<ReceiptBatch> = []
+      let epoch = "epoch-1"
+      const receipts = yield* withLog((r) => Effect.sync(() => void appended.push(r)), () => epoch)
+      receipts.sent("u-1", "user", "c-1", 41)
+      yield* receipts.flush
+      epoch = "epoch-2"
+      receipts.sent("u-1", "user", "c-1", 42) // noted before the edge reads the new epoch: its own message
+      yield* TestClock.adjust("2 seconds") // the edge reads the stream's state again
+      receipts.sent("u-1", "user", "c-2", 1)
+      yield* receipts.flush
+      expect(appended.map((b) => [b.epoch, sentSeqs([b])])).toEqual([["epoch-1", [41]], ["epoch-1", [42]], ["epoch-2", [1]]])
     }))
 })

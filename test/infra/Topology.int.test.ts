@@ -30,9 +30,10 @@ describe("Topology", () => {
         max_age: 7 * 24 * 3600e9
       })
       const consumers = yield* Effect.promise(() => jsm.consumers.list(STREAM).next())
-      expect(consumers.map((c) => c.name).sort()).toEqual([INGEST_CONSUMER, "projection-delivery-v1", "projection-metrics-v1", "projection-runs-v1"])
+      expect(consumers.map((c) => c.name).sort()).toEqual([INGEST_CONSUMER, "projection-delivery-v2", "projection-metrics-v2", "projection-runs-v1"])
       const bucket = yield* Effect.promise(() => jsm.streams.info("KV_herald-runs"))
-      expect(bucket.config).toMatchObject({ allow_atomic: true, max_msgs_per_subject: 1, subjects: ["$KV.herald-runs.>"] })
+      // Projection documents expire with the stream's retention.
+      expect(bucket.config).toMatchObject({ allow_atomic: true, max_msgs_per_subject: 1, subjects: ["$KV.herald-runs.>"], max_age: 7 * 24 * 3600e9 })
 
       const second = yield* startOnce(server.url)
       expect(second.epoch).toBe(first.epoch)
@@ -51,6 +52,8 @@ describe("Topology", () => {
       const si = yield* Effect.promise(() => jetstreamManager(nc).then((jsm) => jsm.streams.info(STREAM)))
       expect([si.config.max_age, si.config.max_bytes]).toEqual([24 * 3600e9, 1024 ** 3])
       expect(after.epoch).toBe(before.epoch)
+      const bucket = yield* Effect.promise(() => jetstreamManager(nc).then((jsm) => jsm.streams.info("KV_herald-delivery")))
+      expect(bucket.config.max_age).toBe(24 * 3600e9)
     }))
 
   it.scopedLive("keeps the epoch across a nats-server restart and changes it when the stream is recreated", () =>

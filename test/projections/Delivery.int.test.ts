@@ -45,4 +45,35 @@ describe("delivery projection, live", () => {
       expect((yield* delivery.forEvent(other))[0]).toMatchObject({ status: "sent", times: { sent: t + 30 } })
       expect(yield* delivery.forEvent(other + 1000)).toEqual([])
     }), 60_000)
+
+  it.scopedLive("a receipt naming a sequence the stream does not have, or another epoch, is dropped and counted; what follows applies", () =>
+    Effect.gen(function* () {
+      const server = yield* makeNatsTestServer()
+      const { delivery, store, metrics } = yield* useProjections(server.url)
+      const nc = yield* rawConnection(server.url)
+      const js = jetstream(nc)
+      const user = freshUser()
+      const publish = (run: string) => {
+        const e = { id: ulid(), type: "agent_started", user_id: user, thread_id: "t-1", run_id: run, timestamp: new Date().toISOString(), priority: "normal", payload: {} }
+        return Effect.promise(() => js.publish(`notify.${user}.t-1.${run}`, JSON.stringify(e), { msgID: e.id })).pipe(Effect.map((a) => a.seq))
+      }
+      const append = (subject: string, body: string) => Effect.promise(() => js.publish(subject, body)).pipe(Effect.map((a) => a.seq))
+      const sent = (entries: ReadonlyArray<readonly [number, number]>) => append(`herald.receipts.${user}`, receiptBody(user, "sent", "user", entries))
+      const t = Date.now()
+
+      const first = yield* publish("r-1")
+      // Written straight to RECEIPTS: an event 10^12 that never was, then a batch of another incarnation of the stream.
+      yield* sent([[1e12, t]])
+      const stale = JSON.parse(receiptBody(user, "sent", "user", [[first, t + 1]])) as object
+      yield* append("herald.receipts.edge.e-old", JSON.stringify({ edge_id: "e-old", epoch: "an-earlier-incarnation", receipts: [stale] }))
+      const second = yield* publish("r-2")
+      const last = yield* sent([[first, t + 5], [second, t + 6]])
+      yield* awaitCheckpoint(store, "delivery", { NOTIFICATIONS: second, RECEIPTS: last })
+
+      expect((yield* delivery.forEvent(first))[0]).toMatchObject({ status: "sent", times: { sent: t + 5 } })
+      expect((yield* delivery.forEvent(second))[0]).toMatchObject({ status: "sent", times: { sent: t + 6 } })
+      const exposition = yield* metrics.render
+      expect(exposition).toContain(`herald_projection_receipts_dropped_total{projection="delivery",reason="beyond_stream"} 1`)
+      expect(exposition).toContain(`herald_projection_receipts_dropped_total{projection="delivery",reason="epoch"} 1`)
+    }), 60_000)
 })

@@ -2,18 +2,33 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import { ulid } from "ulid"
 import type { NatsConnection } from "@nats-io/transport-node"
+import { HttpServer } from "../../services/HttpServer.js"
 import { IngestValidator } from "../../services/IngestValidator.js"
 import { Metrics } from "../../services/Metrics.js"
+import { RecordDecoder } from "../../services/RecordDecoder.js"
+import { Supervisor } from "../../services/Supervisor.js"
 import { freshUser, infraLayer } from "../support/herald.js"
 import { makeNatsTestServer } from "../support/NatsTestServer.js"
 import { rawConnection, rawPublish } from "../support/raw.js"
 import { Quarantine } from "../../infra/Quarantine.js"
 
-const validatorLayer = (url: string) =>
-  IngestValidator.Default.pipe(
+const validatorLayer = (url: string, decoder: Layer.Layer<RecordDecoder, never, RecordDecoder> = Layer.empty as never) =>
+  IngestValidator.DefaultWithoutDependencies.pipe(
+    Layer.provideMerge(Supervisor.Default),
+    Layer.provideMerge(HttpServer.Default),
     Layer.provideMerge(Metrics.Default),
-    Layer.provideMerge(infraLayer(url))
+    Layer.provideMerge(decoder.pipe(Layer.provideMerge(RecordDecoder.Default))),
+    Layer.provideMerge(infraLayer(url, { port: 0 }))
   )
+
+/** The real decoder, except that it throws (a defect) on any message holding "poison-pill". */
+const poisoned = Layer.effect(RecordDecoder, Effect.map(RecordDecoder, (real) => RecordDecoder.make({
+  ...real,
+  notification: (r) => {
+    if (new TextDecoder().decode(r.data).includes("poison-pill")) throw new Error("poisoned decoder")
+    return real.notification(r)
+  }
+})))
 
 /** Resolves with the first `n` quarantine records announced on herald.quarantine.>. */
 const awaitQuarantined = (nc: NatsConnection, n: number) =>
@@ -76,5 +91,30 @@ describe("IngestValidator", () => {
       expect(metrics).toContain(`herald_ingest_events_total{type="agent_thinking",priority="normal"} ${invalid.length}`)
       expect(metrics).toContain(`herald_ingest_invalid_events_total{reason="bad_json"} 1`)
       expect(metrics).toContain(`herald_stream_state{field="messages"} ${invalid.length * 2 + 1}`)
+    }))
+
+  it.scopedLive("a message it fails on (a defect) is quarantined as unprocessable and skipped: no restart, still ready", () =>
+    Effect.gen(function* () {
+      const server = yield* makeNatsTestServer()
+      const ctx = yield* Layer.build(validatorLayer(server.url, poisoned))
+      const nc = yield* rawConnection(server.url)
+      const user = freshUser()
+      const subject = `notify.${user}.t.r`
+      const quarantined = yield* awaitQuarantined(nc, 2)
+      yield* rawPublish(nc, subject, JSON.stringify(event(user)))
+      const pill = yield* rawPublish(nc, subject, JSON.stringify(event(user, { agent_name: "poison-pill" })))
+      yield* rawPublish(nc, subject, JSON.stringify(event(user)))
+      const broken = yield* rawPublish(nc, subject, "{not json")
+      expect((yield* quarantined).map((r) => [r.seq, r.reason])).toEqual([[pill.seq, "unprocessable"], [broken.seq, "bad_json"]])
+
+      const [record] = yield* Context.get(ctx, Quarantine).list({ limit: 1, reason: "unprocessable" })
+      expect(record?.message).toContain("poisoned decoder")
+      const metrics = yield* Context.get(ctx, Metrics).render
+      expect(metrics).toContain(`herald_ingest_invalid_events_total{reason="unprocessable"} 1`)
+      expect(metrics).toContain(`herald_ingest_events_total{type="agent_started",priority="normal"} 2`)
+      expect(metrics).not.toMatch(/herald_service_restarts_total\{service="ingest_validator"\} [1-9]/)
+      const ready = yield* Effect.promise(() =>
+        fetch(`http://127.0.0.1:${Context.get(ctx, HttpServer).port}/readyz`).then((r) => r.json() as Promise<{ checks: Record<string, boolean> }>))
+      expect(ready.checks["ingest_validator"]).toBe(true)
     }))
 })

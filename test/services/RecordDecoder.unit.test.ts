@@ -39,8 +39,11 @@ describe("RecordDecoder", () => {
       const acked = { ...sent, kind: "acked", user_id: "u-2", channel: "run:r-1" }
       const json = (v: unknown) => encoder.encode(JSON.stringify(v))
       expect(d.receipt({ seq: 1, subject: "herald.receipts.edge.e-1", data: json({ edge_id: "e-1", receipts: [sent, acked] }) }))
-        .toEqual(Either.right([sent, acked]))
-      expect(d.receipt({ seq: 2, subject: "herald.receipts.u-1", data: json(sent) })).toEqual(Either.right([sent]))
+        .toEqual(Either.right({ receipts: [sent, acked], epoch: undefined }))
+      expect(d.receipt({ seq: 2, subject: "herald.receipts.u-1", data: json(sent) })).toEqual(Either.right({ receipts: [sent], epoch: undefined }))
+      // Batches name the NOTIFICATIONS epoch their sequences belong to.
+      expect(d.receipt({ seq: 4, subject: "herald.receipts.edge.e-1", data: json({ edge_id: "e-1", epoch: "ep-1", receipts: [sent] }) }))
+        .toEqual(Either.right({ receipts: [sent], epoch: "ep-1" }))
       const stranger = d.receipt({ seq: 3, subject: "herald.receipts.edge.e-1", data: json({ edge_id: "e-1", receipts: [sent, { ...acked, user_id: "a b" }] }) })
       expect(Either.isLeft(stranger) && stranger.left).toContain("is not an id")
     }))

@@ -1,9 +1,12 @@
+import { jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { Kvm } from "@nats-io/kv"
+import type { NatsConnection } from "@nats-io/transport-node"
 import { Context, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import { SignJWT } from "jose"
 import type { Source } from "../../domain/projections/Projection.js"
 import type { EventLog } from "../../infra/EventLog.js"
 import type { HeraldSettings } from "../../infra/HeraldConfig.js"
-import { ProjectionStore } from "../../infra/ProjectionStore.js"
+import { bucketStream, ProjectionStore } from "../../infra/ProjectionStore.js"
 import { projectionBucket } from "../../infra/Topology.js"
 import { HttpServer } from "../../services/HttpServer.js"
 import { Metrics } from "../../services/Metrics.js"
@@ -12,6 +15,7 @@ import { ProjectedMetrics } from "../../services/projections/ProjectedMetrics.js
 import { ProjectionRunner } from "../../services/projections/ProjectionRunner.js"
 import { Projections } from "../../services/projections/Projections.js"
 import { Runs } from "../../services/projections/Runs.js"
+import { Supervisor } from "../../services/Supervisor.js"
 import { RunsApi } from "../../services/projections/RunsApi.js"
 import { CHECKPOINT_KEY, CheckpointDoc } from "../../services/projections/StoredState.js"
 import { LEASE_KEY } from "../../services/projections/Lease.js"
@@ -28,10 +32,11 @@ const jwt = {
   audience: Option.none(), issuer: Option.none()
 }
 
-/** Reads of the projections, no runner: what a process that does not run them sees. */
+/** Reads of the projections, and a runner not started (for rebuilds); Metrics, where the runner counts. */
 export const readersLayer = (url: string, overrides: Partial<HeraldSettings> = {}, eventLog?: Layer.Layer<EventLog, never, EventLog>) =>
   Layer.mergeAll(Runs.Default, Delivery.Default, ProjectionRunner.Default).pipe(
     Layer.provideMerge(ProjectionStore.Default),
+    Layer.provideMerge(Metrics.Default),
     Layer.provideMerge(eventLog ?? Layer.empty),
     Layer.provideMerge(infraLayer(url, { port: 0, jwt, ...overrides }))
   )
@@ -39,8 +44,8 @@ export const readersLayer = (url: string, overrides: Partial<HeraldSettings> = {
 /** Everything projections need, with the runners started, HTTP on a free port; `eventLog` wraps the real one. */
 export const projectionsLayer = (url: string, overrides: Partial<HeraldSettings> = {}, eventLog?: Layer.Layer<EventLog, never, EventLog>) =>
   Layer.mergeAll(Projections.Default, RunsApi.Default, ProjectedMetrics.Default).pipe(
+    Layer.provideMerge(Supervisor.Default),
     Layer.provideMerge(Layer.mergeAll(HttpServer.Default, TokenVerifier.Default)),
-    Layer.provideMerge(Metrics.Default),
     Layer.provideMerge(readersLayer(url, overrides, eventLog))
   )
 
@@ -93,3 +98,12 @@ export const storedState = (store: ProjectionStore, name: string) =>
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     )
   )
+
+/** A bucket, as the topology makes them, for a projection it does not declare (a test's own). */
+export const ensureTestBucket = (nc: NatsConnection, name: string) =>
+  Effect.promise(async () => {
+    await new Kvm(jetstream(nc)).create(projectionBucket({ name }), { history: 1 })
+    const jsm = await jetstreamManager(nc)
+    const si = await jsm.streams.info(bucketStream(projectionBucket({ name })))
+    await jsm.streams.update(si.config.name, { ...si.config, allow_atomic: true })
+  })

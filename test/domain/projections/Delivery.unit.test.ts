@@ -1,11 +1,16 @@
 import { describe, expect, it } from "@effect/vitest"
-import { deliveryKey, deliveryProjection, type DeliveryRecord, type DeliveryState, restore } from "../../../domain/projections/Delivery.js"
+import { deliveryKey, deliveryProjection, type DeliveryRecord, type DeliveryState, type OpenDoc } from "../../../domain/projections/Delivery.js"
 import * as Docs from "../../../domain/projections/Documents.js"
+import { MAX_OPEN, openKey } from "../../../domain/projections/OpenDeliveries.js"
 import { type Checkpointed, step } from "../../../domain/projections/Projection.js"
-import { applyAll, batch, documents, evolveTwice, notification as n, receipt } from "./inputs.js"
+import { applyAll, applyLazily, batch, documents, evolveTwice, notification as n, receipt } from "./inputs.js"
 
-const record = (c: Checkpointed<DeliveryState>, seq: number, user = "u-42"): DeliveryRecord | undefined =>
-  Docs.get(c.state.docs, deliveryKey(seq, user, "websocket"))
+const record = (c: Checkpointed<DeliveryState>, seq: number, user = "u-42"): DeliveryRecord | undefined => {
+  const d = Docs.get(c.state.docs, deliveryKey(seq, user, "websocket"))
+  return d === undefined || "kind" in d ? undefined : d
+}
+const openSeqs = (c: Checkpointed<DeliveryState>, user = "u-42") =>
+  ((Docs.get(c.state.docs, openKey(user, "websocket")) as OpenDoc | undefined)?.entries ?? []).map((e) => e.seq)
 
 // Three runs of user u-42: r-1 and r-2 in thread t-7, r-3 in thread t-8; seq N stored at N s.
 const events = [
@@ -73,16 +78,23 @@ describe("delivery projection", () => {
     expect(record(state, 2)).toEqual(expect.objectContaining({ status: "acked", times: { pending: 2_000, sent: 2_500, acked: 4_000 } }))
   })
 
-  it("keeps in memory only what it can still change: acked socket deliveries stay in the bucket", () => {
+  it("keeps one list per user of the deliveries an ack can still cover", () => {
     const state = applyAll(deliveryProjection, [...events, receipt(1, "acked", "run:r-1", [[4, 4_500]])])
-    const kept = Docs.toSortedEntries(state.state.docs).filter(([, r]) => deliveryProjection.retain?.(r) !== false)
-    expect(kept.map(([, r]) => r.seq)).toEqual([2, 3, 5])
+    expect(openSeqs(state)).toEqual([2, 3, 5])
+  })
+
+  it("tracks at most MAX_OPEN open deliveries per user: past it the oldest stays as it is, no ack reaches it", () => {
+    const many = Array.from({ length: MAX_OPEN + 2 }, (_, i) => n(i + 1, "agent_thinking", { thought: `${i}` }, { run_id: "r-1" }))
+    const state = applyAll(deliveryProjection, [...many, receipt(1, "sent", "user", [[1, 1_100]]), receipt(2, "acked", "user", [[MAX_OPEN + 2, 9e6]])])
+    expect([record(state, 1)?.status, record(state, 2)?.status, record(state, 3)?.status, record(state, MAX_OPEN + 2)?.status])
+      .toEqual(["sent", "pending", "acked", "acked"])
+    expect(openSeqs(state)).toEqual([])
   })
 
   it("ignores receipts for events it has no record of, or of another user", () => {
     const state = applyAll(deliveryProjection, [...events, receipt(1, "sent", "user", [[99, 5]]), receipt(2, "sent", "user", [[1, 5]], "u-other")])
     expect(record(state, 1)?.status).toBe("pending")
-    expect(Docs.size(state.state.docs)).toBe(5)
+    expect(Docs.size(state.state.docs)).toBe(5 + 1)
   })
 
   it("changes nothing when every input is applied twice", () => {
@@ -90,11 +102,22 @@ describe("delivery projection", () => {
     expect(Docs.toSortedEntries(evolveTwice(deliveryProjection, inputs).docs)).toEqual(documents(applyAll(deliveryProjection, inputs)))
   })
 
-  it("rebuilds its index of open deliveries from the stored records", () => {
-    const before = applyAll(deliveryProjection, [...events, receipt(1, "acked", "run:r-2", [[2, 2_200]])])
-    const restored = { checkpoint: before.checkpoint, state: restore(Docs.fromEntries(Docs.toSortedEntries(before.state.docs))) }
-    const ack = receipt(2, "acked", "user", [[5, 6_000]])
-    expect(documents(step(deliveryProjection, restored, ack))).toEqual(documents(step(deliveryProjection, before, ack)))
-    expect(record(step(deliveryProjection, restored, ack), 2)?.times.acked).toBe(2_200)
+  it("reads only the keys it names: loaded lazily, one input at a time, it ends in the same documents", () => {
+    const inputs = [
+      ...events, receipt(1, "sent", "user", [[1, 1_100], [2, 2_100], [3, 3_100]]), receipt(2, "acked", "run:r-2", [[2, 2_200]]),
+      n(6, "agent_started", {}, { user_id: "u-7", run_id: "r-9" }), receipt(3, "acked", "user", [[5, 6_000]]), receipt(4, "acked", "thread:t-8", [[9, 7_000]])
+    ]
+    expect(applyLazily(deliveryProjection, inputs)).toEqual(documents(applyAll(deliveryProjection, inputs)))
+  })
+
+  it("finishes an input whose records were stored and its open list not (records go first), as if applied once", () => {
+    const before = applyAll(deliveryProjection, events.slice(0, 3))
+    const after = applyAll(deliveryProjection, events.slice(0, 4))
+    // The crash: record 4 stored, the list of open deliveries not yet.
+    const partial = Docs.fromEntries([...documents(before), [deliveryKey(4, "u-42", "websocket"), record(after, 4)!] as const])
+    const again = step(deliveryProjection, { checkpoint: before.checkpoint, state: { docs: partial } }, events[3]!)
+    expect(documents(again)).toEqual(documents(after))
+    expect(deliveryProjection.storeFirst?.(deliveryKey(4, "u-42", "websocket"))).toBe(true)
+    expect(deliveryProjection.storeFirst?.(openKey("u-42", "websocket"))).toBe(false)
   })
 })

@@ -33,4 +33,16 @@ describe("documents", () => {
     expect(Docs.changes(forgotten)).toEqual([])
     expect(Docs.toSortedEntries(forgotten)).toEqual([["b", 2]])
   })
+
+  it("a partial state reads only what was loaded (a key known absent included) and refuses the rest", () => {
+    const partial = Docs.loaded(Docs.partial<number>(), [["a", 1], ["gone", undefined]])
+    expect([Docs.get(partial, "a"), Docs.get(partial, "gone"), Docs.isLoaded(partial, "b")]).toEqual([1, undefined, false])
+    expect(() => Docs.get(partial, "b")).toThrow(Docs.DocumentNotLoaded)
+    // A removal is remembered as absent once committed, so the key need not be read again.
+    const committed = Docs.committed(Docs.remove(partial, "a"))
+    expect([Docs.isLoaded(committed, "a"), Docs.get(committed, "a")]).toEqual([true, undefined])
+    // Forgetting makes any state partial.
+    const forgotten = Docs.forget(Docs.fromEntries([["a", 1]]), ["a"])
+    expect(() => Docs.get(forgotten, "a")).toThrow(Docs.DocumentNotLoaded)
+  })
 })

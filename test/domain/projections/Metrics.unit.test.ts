@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Docs from "../../../domain/projections/Documents.js"
-import { type MetricsDoc, metricsProjection, observe, totalsOf, trackedKey } from "../../../domain/projections/Metrics.js"
+import { type MetricsDoc, metricsProjection, observe, totalsOf, type TrackedList } from "../../../domain/projections/Metrics.js"
+import { MAX_OPEN, openKey } from "../../../domain/projections/OpenDeliveries.js"
 import { step } from "../../../domain/projections/Projection.js"
-import { applyAll, batch, documents, evolveTwice, invalid, notification as n, receipt } from "./inputs.js"
+import { applyAll, applyLazily, batch, documents, evolveTwice, invalid, notification as n, receipt } from "./inputs.js"
 
 const events = [
   n(1, "agent_started", {}, { priority: "critical" }),
@@ -37,10 +38,22 @@ describe("metrics projection", () => {
     expect(flushed.applied).toEqual({ NOTIFICATIONS: 6, RECEIPTS: 1 })
   })
 
-  it("keeps a small document per open delivery and drops it once acked", () => {
+  it("keeps one list per user of the open deliveries, each dropped from it once acked", () => {
     const state = applyAll(metricsProjection, [...events, ...receipts])
-    expect(Docs.toSortedEntries(state.state.docs).map(([key]) => key)).toEqual(["open.4.u-42.websocket", "totals"])
-    expect(Docs.get(state.state.docs, trackedKey(4, "u-42", "websocket"))).toMatchObject({ sent: true, published_at: 4_000, run_id: "r-2" })
+    expect(Docs.toSortedEntries(state.state.docs).map(([key]) => key)).toEqual(["open.u-42.websocket", "totals"])
+    const list = Docs.get(state.state.docs, openKey("u-42", "websocket")) as TrackedList
+    expect(list.entries).toEqual([{ seq: 4, thread_id: "t-7", run_id: "r-2", sent: true, published_at: 4_000 }])
+  })
+
+  it("tracks at most MAX_OPEN open deliveries per user and counts the ones pushed out", () => {
+    const many = Array.from({ length: MAX_OPEN + 3 }, (_, i) => n(i + 1, "agent_thinking", { thought: `${i}` }))
+    const totals = totalsOf(applyAll(metricsProjection, [...many, receipt(1, "acked", "user", [[MAX_OPEN + 3, 9e6]])]).state.docs)
+    expect(totals.deliveries).toEqual({ "websocket|pending": MAX_OPEN + 3, "websocket|untracked": 3, "websocket|acked": MAX_OPEN })
+  })
+
+  it("reads only the keys it names: loaded lazily, one input at a time, it ends in the same documents", () => {
+    const inputs = [...events, n(7, "agent_started", {}, { user_id: "u-7" }), ...receipts, receipt(4, "acked", "user", [[7, 8_000]], "u-7")]
+    expect(applyLazily(metricsProjection, inputs)).toEqual(documents(applyAll(metricsProjection, inputs)))
   })
 
   it("buckets latencies by upper bound, whole milliseconds", () => {
@@ -61,12 +74,12 @@ describe("metrics projection", () => {
     const before = applyAll(metricsProjection, events)
     const ack = receipt(1, "acked", "user", [[6, 9_000]])
     const after = step(metricsProjection, before, ack)
-    // What a crash after the first of two writes leaves: the new totals, one delivery dropped, one not yet.
+    // What a crash after the first of two writes leaves: the new totals, the open list not yet.
     const partial = Docs.fromEntries<MetricsDoc>([
-      ...Docs.toSortedEntries(before.state.docs).filter(([key]) => key !== trackedKey(1, "u-42", "websocket") && key !== "totals"),
+      ...Docs.toSortedEntries(before.state.docs).filter(([key]) => key !== "totals"),
       ["totals", totalsOf(after.state.docs)]
     ])
-    const restored = { checkpoint: before.checkpoint, state: metricsProjection.restore(partial) }
+    const restored = { checkpoint: before.checkpoint, state: { docs: partial } }
     expect(documents(step(metricsProjection, restored, ack))).toEqual(documents(after))
   })
 })

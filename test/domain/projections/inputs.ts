@@ -1,6 +1,6 @@
 import { Either } from "effect"
 import * as Docs from "../../../domain/projections/Documents.js"
-import { type AnyProjection, type Checkpointed, initial, type Input, type Projection, step } from "../../../domain/projections/Projection.js"
+import { type AnyProjection, type Checkpointed, initial, type Input, markCommitted, type Projection, readsOf, step } from "../../../domain/projections/Projection.js"
 import { decodeEvent } from "../../../domain/Validation.js"
 import { type Json, wire } from "../fixtures.js"
 
@@ -44,3 +44,25 @@ export const documents = <D>(c: Checkpointed<{ readonly docs: Docs.Documents<D> 
 /** Applies each input to the state twice, straight through `evolve` (no checkpoint). */
 export const evolveTwice = (p: AnyProjection, inputs: ReadonlyArray<Input>) =>
   inputs.reduce((s, input) => p.evolve(p.evolve(s, input), input), p.initialState)
+
+/**
+ * Applies `inputs` as the runner does with the least memory: every document forgotten after
+ * each input, and before it only the keys `reads` names loaded from what was "stored".
+ * Returns the stored documents: equal to `documents(applyAll(…))` when `reads` names all.
+ */
+export const applyLazily = <S extends { readonly docs: Docs.Documents<D> }, D>(p: Projection<S, D>, inputs: ReadonlyArray<Input>) => {
+  const stored = new Map<string, D>()
+  let c: Checkpointed<S> = { checkpoint: initial(p).checkpoint, state: { ...p.initialState, docs: Docs.partial<D>() } }
+  for (const input of inputs) {
+    for (;;) {
+      const keys = readsOf(p, c, input).filter((k) => !Docs.isLoaded(c.state.docs, k))
+      if (keys.length === 0) break
+      c = { ...c, state: { ...c.state, docs: Docs.loaded(c.state.docs, keys.map((k) => [k, stored.get(k)] as const)) } }
+    }
+    c = step(p, c, input)
+    for (const [key, doc] of Docs.changes(c.state.docs)) doc === undefined ? stored.delete(key) : stored.set(key, doc)
+    c = markCommitted(c)
+    c = { ...c, state: { ...c.state, docs: Docs.forget(c.state.docs, [...c.state.docs.stored].map(([k]) => k)) } }
+  }
+  return [...stored].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+}
