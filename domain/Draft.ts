@@ -1,5 +1,5 @@
 import { Either } from "effect"
-import type { EventJson, EventType, PayloadOf } from "./Event.js"
+import type { EventType, PayloadOf } from "./Event.js"
 import { decodeEvent, DEFAULT_MAX_EVENT_BYTES, InvalidEvent, MAX_EVENT_DEPTH, valueDeeperThan } from "./Validation.js"
 import type { Event } from "./Event.js"
 
@@ -34,7 +34,11 @@ export const prepare = (
   fill: { readonly id: () => string; readonly now: () => string },
   maxBytes: number = DEFAULT_MAX_EVENT_BYTES
 ): Either.Either<Prepared, InvalidEvent> => {
-  const json: EventJson | Record<string, unknown> = { ...draft, id: draft.id ?? fill.id(), timestamp: draft.timestamp ?? fill.now() }
+  // Object.assign and then the two keys, not `{ ...draft, id, timestamp }`: V8 takes a slow
+  // path for keys added after a spread (µs per call), and this runs for every publish.
+  const json: Record<string, unknown> = Object.assign<Record<string, unknown>, Draft>({}, draft)
+  json["id"] ??= fill.id()
+  json["timestamp"] ??= fill.now()
   if (valueDeeperThan(json, MAX_EVENT_DEPTH)) {
     return Either.left(new InvalidEvent({ reason: "too_deep", message: `the event nests objects or arrays deeper than ${MAX_EVENT_DEPTH} levels` }))
   }

@@ -1,5 +1,6 @@
 import { Either, ParseResult, Schema } from "effect"
-import { EVENT_TYPES, type Event, EventSchemas, isEventType } from "./Event.js"
+import { EVENT_TYPES, type Event, EventSchemas, type EventType, isEventType } from "./Event.js"
+import { fastDecoder, NOT_FAST } from "./FastDecode.js"
 import { parseSubject, subjectMismatch } from "./Subject.js"
 
 // Validation of whatever arrives on `notify.>`, in the order an agent author would fix
@@ -38,6 +39,13 @@ const describe = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>): strin
   return [...byPath].map(([path, message]) => `${path}: ${message}`).join("; ")
 }
 
+// Per type, compiled once: the fast path for valid events, and Schema's decoder with every
+// issue collected for the rest (the only source of the messages).
+const decoders = Object.fromEntries(EVENT_TYPES.map((type) => {
+  const schema = EventSchemas[type] as Schema.Schema<Event, unknown>
+  return [type, { fast: fastDecoder(schema), all: Schema.decodeUnknownEither(schema, { errors: "all" }) }]
+})) as Record<EventType, { readonly fast: (u: unknown) => Event | typeof NOT_FAST; readonly all: (u: unknown) => Either.Either<Event, ParseResult.ParseError> }>
+
 /** Decodes an already-parsed JSON value into an event (no subject check). */
 export const decodeEvent = (value: unknown): Either.Either<Event, InvalidEvent> => {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
@@ -48,7 +56,10 @@ export const decodeEvent = (value: unknown): Either.Either<Event, InvalidEvent> 
   if (!isEventType(type)) {
     return invalid("unknown_type", `type: ${JSON.stringify(type)} is not a Herald event type (expected one of ${EVENT_TYPES.join(", ")})`)
   }
-  const decoded = Schema.decodeUnknownEither(EventSchemas[type] as Schema.Schema<Event, unknown>, { errors: "all" })(value)
+  const decoder = decoders[type]
+  const fast = decoder.fast(value)
+  if (fast !== NOT_FAST) return Either.right(fast)
+  const decoded = decoder.all(value)
   if (Either.isRight(decoded)) return Either.right(decoded.right)
   const issues = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
   const onlyPayload = issues.every((issue) => issue.path[0] === "payload")

@@ -1,10 +1,12 @@
-import { Duration, Effect, Either, Layer, Schedule } from "effect"
+import type { NatsConnection } from "@nats-io/transport-node"
+import { Duration, Effect, Either, Layer } from "effect"
 import { ulid } from "ulid"
 import { type Draft, prepare } from "../domain/Draft.js"
 import { subjectFor } from "../domain/Subject.js"
-import type { InvalidEvent } from "../domain/Validation.js"
+import { InvalidEvent } from "../domain/Validation.js"
 import { Nats } from "./Nats.js"
-import { type NatsFailure, natsFailure } from "./NatsErrors.js"
+import { NatsFailure } from "./NatsErrors.js"
+import { makePublishAcks, type PublishAck, type PublishAcks } from "./PublishAcks.js"
 
 // The agent-side publisher: validate, assign an id, publish to the run's subject with
 // `Nats-Msg-Id` = id, retry timeouts with backoff and jitter. A retry is safe because the
@@ -12,13 +14,11 @@ import { type NatsFailure, natsFailure } from "./NatsErrors.js"
 // Calls do not wait for each other: many publishes can be in flight on one connection,
 // and they reach the stream in call order (a publish lost and then retried can land after
 // later ones of the same run; docs/publishing.md).
+// The work is plain code (`PublishCore`): per call a synchronous validation and one ack
+// promise; timers and retries only after a failure. The Promise facade calls it directly;
+// the `Publisher` service wraps it for Effect programs, with one span per call.
 
-export interface PublishAck {
-  readonly seq: number
-  readonly duplicate: boolean
-  readonly id: string
-  readonly subject: string
-}
+export type { PublishAck }
 
 export interface PublisherOptions {
   /** Per-attempt ack timeout. */
@@ -47,45 +47,118 @@ export const pooledRandom = (size = 4096) => {
   }
 }
 
-export const makePublisher = (options: PublisherOptions = defaultPublisherOptions) =>
-  Effect.gen(function* () {
-    const { js } = yield* Nats
-    const timeout = Duration.toMillis(options.timeout)
-    const retry = Schedule.exponential("100 millis", 2).pipe(
-      Schedule.jittered,
-      Schedule.intersect(Schedule.recurs(options.retries)),
-      Schedule.whileInput((e: NatsFailure) => e.retryable)
-    )
-    // Exactly `Effect.retry(send, retry)`, but the schedule's driver is built only once the
-    // first attempt has failed with `first` (most publishes never need it): the replayed
-    // failure takes the place of that attempt, so the delays and the attempt count are unchanged.
-    const retryAfter = <A>(send: Effect.Effect<A, NatsFailure>, first: NatsFailure) => {
-      let attempts = 0
-      return Effect.retry(Effect.suspend(() => (attempts++ === 0 ? Effect.fail(first) : send)), retry)
+/**
+ * The wait before retry `n` (0-based): 100 ms doubling, each ±20% at random — what
+ * `Schedule.exponential("100 millis").pipe(Schedule.jittered)` gives.
+ */
+export const retryDelayMs = (n: number, random: () => number = Math.random): number => 100 * 2 ** n * (0.8 + 0.4 * random())
+
+const sleep = (ms: number, signal: AbortSignal | undefined) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      signal?.removeEventListener("abort", done)
+      resolve()
     }
-    const random = pooledRandom()
-    const fill = { id: () => ulid(undefined, random), now: () => new Date().toISOString() }
+    const timer = setTimeout(done, ms)
+    signal?.addEventListener("abort", done, { once: true })
+  })
 
+export interface PublishCore {
+  /** Rejects with InvalidEvent (nothing sent) or NatsFailure; `signal` stops further retries. */
+  readonly publish: (draft: Draft, signal?: AbortSignal) => Promise<PublishAck>
+  /** Waits until no publish is in flight (retries included), then stops listening for acks. */
+  readonly drain: () => Promise<void>
+}
+
+export const makePublishCore = (acks: PublishAcks, options: Omit<PublisherOptions, "timeout">): PublishCore => {
+  const random = pooledRandom()
+  // The timestamp is the current millisecond: its ISO string is made once per millisecond.
+  let ms = Number.NaN
+  let iso = ""
+  const now = () => {
+    const t = Date.now()
+    if (t !== ms) {
+      ms = t
+      iso = new Date(t).toISOString()
+    }
+    return iso
+  }
+  const fill = { id: () => ulid(undefined, random), now }
+  let inFlight = 0
+  let waiting: Array<() => void> = []
+
+  // The retries after a first failure: while the failure is retryable and retries are left.
+  const retry = async (send: () => Promise<PublishAck>, first: NatsFailure, signal: AbortSignal | undefined) => {
+    const aborted = () => signal?.aborted === true
+    let failure = first
+    for (let n = 0; n < options.retries && failure.retryable && !aborted(); n++) {
+      await sleep(retryDelayMs(n), signal)
+      if (aborted()) break
+      try {
+        return await send()
+      } catch (e) {
+        if (!(e instanceof NatsFailure)) throw e
+        failure = e
+      }
+    }
+    throw failure
+  }
+
+  const publish = async (draft: Draft, signal?: AbortSignal): Promise<PublishAck> => {
+    const prepared = prepare(draft, fill, options.maxEventBytes)
+    if (Either.isLeft(prepared)) throw prepared.left
+    const { event, bytes } = prepared.right
+    const subject = subjectFor(event)
+    inFlight++
+    try {
+      return await acks.publish(subject, event.id, bytes)
+    } catch (e) {
+      if (!(e instanceof NatsFailure) || !e.retryable) throw e
+      return await retry(() => acks.publish(subject, event.id, bytes), e, signal)
+    } finally {
+      if (--inFlight === 0 && waiting.length > 0) {
+        const wake = waiting
+        waiting = []
+        for (const w of wake) w()
+      }
+    }
+  }
+
+  const drain = async () => {
+    if (inFlight > 0) await new Promise<void>((resolve) => waiting.push(resolve))
+    acks.close()
+  }
+  return { publish, drain }
+}
+
+/** The core publishing on `nc`, with its own ack inbox there. */
+export const publishCoreOn = (nc: NatsConnection, options: PublisherOptions): PublishCore =>
+  makePublishCore(makePublishAcks(nc, Duration.toMillis(options.timeout)), options)
+
+/** The core over the process's NATS connection; when the scope closes it waits for publishes in flight. */
+const scopedCore = (options: PublisherOptions) =>
+  Effect.flatMap(Nats, ({ nc }) =>
+    Effect.acquireRelease(Effect.sync(() => publishCoreOn(nc, options)), (core) => Effect.promise(() => core.drain()))
+  )
+
+export const makePublisher = (options: PublisherOptions = defaultPublisherOptions) =>
+  Effect.map(scopedCore(options), (core) => {
     const publish = Effect.fn("Publisher.publish")(function* (draft: Draft) {
-      const prepared = prepare(draft, fill, options.maxEventBytes)
-      if (Either.isLeft(prepared)) return yield* prepared.left
-      const { event, bytes } = prepared.right
-      const subject = subjectFor(event)
-      const send = Effect.tryPromise({
-        try: () => js.publish(subject, bytes, { msgID: event.id, timeout }),
-        catch: natsFailure(`publish ${subject}`)
+      return yield* Effect.async<PublishAck, InvalidEvent | NatsFailure>((resume, signal) => {
+        core.publish(draft, signal).then(
+          (ack) => resume(Effect.succeed(ack)),
+          (e: unknown) => resume(e instanceof InvalidEvent || e instanceof NatsFailure ? Effect.fail(e) : Effect.die(e))
+        )
       })
-      const ack = yield* Effect.catchIf(send, (e) => e.retryable, (e) => retryAfter(send, e))
-      return { seq: ack.seq, duplicate: ack.duplicate, id: event.id, subject } satisfies PublishAck
     }) as (draft: Draft) => Effect.Effect<PublishAck, InvalidEvent | NatsFailure>
-
     return { publish } as const
   })
 
 export class Publisher extends Effect.Service<Publisher>()("herald/infra/Publisher", {
-  effect: makePublisher()
+  scoped: makePublisher()
 }) {}
 
-/** A Publisher layer with non-default options (the facade and tools use it). */
+/** A Publisher layer with non-default options (tools use it). */
 export const publisherLayer = (options: Partial<PublisherOptions> = {}) =>
-  Layer.effect(Publisher, Effect.map(makePublisher({ ...defaultPublisherOptions, ...options }), (p) => Publisher.make(p)))
+  Layer.scoped(Publisher, Effect.map(makePublisher({ ...defaultPublisherOptions, ...options }), (p) => Publisher.make(p)))

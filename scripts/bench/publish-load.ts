@@ -66,6 +66,8 @@ export interface WindowRun {
   /** Call → ack, in ms, in call order. */
   readonly latenciesMs: ReadonlyArray<number>
   readonly duplicateAcks: number
+  /** CPU time (user + system) of this Node process over the run: the publishing side only, not nats-server. */
+  readonly cpuSeconds: number
 }
 
 /**
@@ -88,9 +90,11 @@ export const windowed = (label: string, count: number, window: number, publish: 
         }
       }
       const started = performance.now()
+      const cpu = process.cpuUsage()
       await Promise.all(Array.from({ length: Math.min(window, count) }, lane))
+      const { user, system } = process.cpuUsage(cpu)
       const seconds = (performance.now() - started) / 1000
-      return { seconds, eventsPerSecond: count / seconds, latenciesMs: latencies, duplicateAcks }
+      return { seconds, eventsPerSecond: count / seconds, latenciesMs: latencies, duplicateAcks, cpuSeconds: (user + system) / 1e6 }
     },
     catch: (e) => new BenchFailed({ message: `${label}: publish failed: ${e instanceof Error ? e.message : String(e)}` })
   })

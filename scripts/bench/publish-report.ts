@@ -9,6 +9,10 @@ export interface ModeResult {
   /** Events/s with the throughput window in flight, one value per round. */
   readonly eventsPerSecond: ReadonlyArray<number>
   readonly throughput: Summary
+  /** CPU of the publishing Node process during each throughput round, in % of one core. */
+  readonly cpuPercent: ReadonlyArray<number>
+  /** CPU per published event during the throughput rounds (all rounds pooled), in µs. */
+  readonly cpuUsPerEvent: number
   /** Sequential publishes (window 1), call → ack, all rounds pooled, in ms. */
   readonly latencyMs: Summary
   /** Mean size of the stored bodies of this mode. */
@@ -31,6 +35,8 @@ export interface Comparison {
   readonly throughput: number
   /** Library over raw, round by round (the two ran back to back). */
   readonly perRound: ReadonlyArray<number>
+  /** Library CPU per event over raw CPU per event (publishing process). */
+  readonly cpuPerEvent: number
   readonly latencyP50: number
   readonly latencyP99: number
 }
@@ -55,19 +61,21 @@ const label = (s: Sync) => (s === "always" ? "sync always" : "default sync")
 const times = (n: number) => `×${n.toFixed(2)}`
 
 const table = (r: PublishResult, window: number): readonly [ReadonlyArray<string>, ReadonlyArray<Row>] => [
-  ["server", "mode", `events/s, window ${window} (median)`, "per round", "sequential p50 ms", "p99 ms", "body bytes"],
+  ["server", "mode", `events/s, window ${window} (median)`, "per round", "client CPU % per round", "CPU µs/event",
+    "sequential p50 ms", "p99 ms", "body bytes"],
   r.servers.flatMap((s) => [
     ...(["library", "raw"] as const).flatMap((m) => {
       const x = s.modes[m]
       return x === undefined
         ? []
         : [[label(s.sync), m === "library" ? "Herald createPublisher" : "raw js.publish", x.throughput.p50,
-          x.eventsPerSecond.map(formatNumber).join(" / "), x.latencyMs.p50, x.latencyMs.p99, Math.round(x.bodyBytes)]]
+          x.eventsPerSecond.map(formatNumber).join(" / "), x.cpuPercent.map((c) => c.toFixed(0)).join(" / "),
+          x.cpuUsPerEvent, x.latencyMs.p50, x.latencyMs.p99, Math.round(x.bodyBytes)]]
     }),
     ...(s.ratio === undefined
       ? []
-      : [[label(s.sync), "library / raw", times(s.ratio.throughput), s.ratio.perRound.map(times).join(" / "),
-        times(s.ratio.latencyP50), times(s.ratio.latencyP99), ""]])
+      : [[label(s.sync), "library / raw", times(s.ratio.throughput), s.ratio.perRound.map(times).join(" / "), "",
+        times(s.ratio.cpuPerEvent), times(s.ratio.latencyP50), times(s.ratio.latencyP99), ""]])
   ])
 ]
 
@@ -112,16 +120,18 @@ export const publishSection = (r: PublishResult, o: SectionOptions, argv: Readon
       `events of ~${Math.round(bytes)} bytes over 50 runs (\`notify.<user>.<thread>.<run>\`, fresh subjects each round) with ` +
       `a sliding window of ${o.window} publishes in flight, then ${formatNumber(o.latencyCount)} sequential publishes ` +
       `(window 1); ${o.rounds} rounds alternating which mode goes first, after ${formatNumber(o.warmup)} unmeasured events per mode.`,
-    "- Modes: `createPublisher(...).agentThinking(context, payload)` (validates with Effect Schema, makes a ULID and a " +
-      "timestamp, encodes JSON, one Effect run per call) against `js.publish(subject, body, { msgID })` of the same " +
-      "envelope encoded before the clock starts (ids, timestamps and JSON made ahead of time).",
+    "- Modes: `createPublisher(...).agentThinking(context, payload)` (validates with the ingest rules, makes a ULID and a " +
+      "timestamp, encodes JSON, publishes with its own pipelined acks) against `js.publish(subject, body, { msgID })` of the same " +
+      "envelope encoded before the clock starts (ids, timestamps and JSON made ahead of time). Client CPU is the user + system " +
+      "time of the publishing Node process over each round (nats-server not included), over the round's wall time.",
     "",
     markdownTable(headers, rows),
     "",
     ...(main === undefined
       ? []
-      : [`**library / raw (${label(r.servers[0]!.sync)}):** throughput ×${main.throughput.toFixed(2)}, sequential p50 latency ` +
-        `×${main.latencyP50.toFixed(2)}. Where the difference goes: the profile notes below the section.`, ""]),
+      : [`**library / raw (${label(r.servers[0]!.sync)}):** throughput ×${main.throughput.toFixed(2)}, CPU per event ` +
+        `×${main.cpuPerEvent.toFixed(2)}, sequential p50 latency ×${main.latencyP50.toFixed(2)}. Where the time goes: the ` +
+        "profile notes below the section.", ""]),
     `**Checked after the run:** ${verdicts.join("; ")}.`
   ].join("\n")
 }

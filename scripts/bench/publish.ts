@@ -20,7 +20,7 @@ import { startBenchServer } from "./server.js"
 
 const usage = `Flags:
   --count N          events per throughput measurement (default 20000)
-  --window N         publishes in flight for throughput (default 256)
+  --window N         publishes in flight for throughput (default 128)
   --latency-count N  events per sequential (window 1) latency measurement (default 2000)
   --rounds N         rounds, each measuring both modes in alternating order (default 3)
   --warmup N         unmeasured events per mode before the first round (default 2000)
@@ -48,7 +48,7 @@ const options = (argv: ReadonlyArray<string>) =>
     }
     return {
       count: yield* intFlag("count", f.count, smoke ? 300 : 20_000),
-      window: yield* intFlag("window", f.window, 256),
+      window: yield* intFlag("window", f.window, 128),
       latencyCount: yield* intFlag("latency-count", f["latency-count"], smoke ? 50 : 2_000),
       rounds: yield* intFlag("rounds", f.rounds, smoke ? 1 : 3),
       warmup: yield* intFlag("warmup", f.warmup, smoke ? 50 : 2_000, 0),
@@ -92,13 +92,16 @@ const measureServer = (o: PublishOptions, binary: string, sync: Sync) =>
       }
       for (const mode of o.modes) if (o.warmup > 0) yield* run(mode, "warm", o.warmup, o.window)
       const throughput = { library: [] as Array<number>, raw: [] as Array<number> }
+      const cpu = { library: [] as Array<number>, raw: [] as Array<number> }
       const latency = { library: [] as Array<number>, raw: [] as Array<number> }
       for (let round = 1; round <= o.rounds; round++) {
         const order = round % 2 === 1 ? o.modes : [...o.modes].reverse()
         for (const mode of order) {
           const r = yield* run(mode, `t${round}`, o.count, o.window)
           throughput[mode].push(r.eventsPerSecond)
-          yield* progress(`${sync} round ${round}/${o.rounds} ${mode.padEnd(7)} window ${o.window}: ${formatNumber(o.count)} events in ${r.seconds.toFixed(2)} s, ${formatNumber(r.eventsPerSecond)} events/s`)
+          cpu[mode].push(r.cpuSeconds)
+          yield* progress(`${sync} round ${round}/${o.rounds} ${mode.padEnd(7)} window ${o.window}: ${formatNumber(o.count)} events in ${r.seconds.toFixed(2)} s, ` +
+            `${formatNumber(r.eventsPerSecond)} events/s, client CPU ${((100 * r.cpuSeconds) / r.seconds).toFixed(0)}%`)
         }
         for (const mode of order) {
           const r = yield* run(mode, `l${round}`, o.latencyCount, 1)
@@ -117,6 +120,8 @@ const measureServer = (o: PublishOptions, binary: string, sync: Sync) =>
         `${checks.passed ? "all stored once, per-run order kept" : "CHECK FAILED"}`)
       const modes: Partial<Record<Mode, ModeResult>> = Object.fromEntries(o.modes.map((m) => [m, {
         eventsPerSecond: throughput[m], throughput: summarize(throughput[m]), latencyMs: summarize(latency[m]),
+        cpuPercent: cpu[m].map((c, i) => (100 * c * throughput[m][i]!) / o.count),
+        cpuUsPerEvent: (1e6 * cpu[m].reduce((a, b) => a + b, 0)) / (o.count * cpu[m].length),
         bodyBytes: back.meanBytes[m] ?? Number.NaN
       }]))
       const { library, raw } = modes
@@ -126,6 +131,7 @@ const measureServer = (o: PublishOptions, binary: string, sync: Sync) =>
         ratio: {
           throughput: library.throughput.p50 / raw.throughput.p50,
           perRound: throughput.library.map((l, i) => l / throughput.raw[i]!),
+          cpuPerEvent: library.cpuUsPerEvent / raw.cpuUsPerEvent,
           latencyP50: library.latencyMs.p50 / raw.latencyMs.p50,
           latencyP99: library.latencyMs.p99 / raw.latencyMs.p99
         }

@@ -1,5 +1,6 @@
 import type { RecoveryResult, ThroughputResult } from "./compare/report.js"
 import type { FanoutResult } from "./fanout-report.js"
+import type { PublishResult } from "./publish-report.js"
 import type { ReplayResult } from "./replay-report.js"
 import { formatNumber, percentile } from "./report.js"
 
@@ -126,8 +127,22 @@ const replayTargets = (r: ReplayResult | undefined): Array<Target> => {
   return out
 }
 
+const publishTargets = (r: PublishResult | undefined): Array<Target> => {
+  const s = r?.servers[0]
+  const library = s?.modes.library
+  const raw = s?.modes.raw
+  return [{
+    target: "Publisher library (validation included) at least as fast as a plain `js.publish` loop, same window",
+    measured: s?.ratio === undefined || library === undefined || raw === undefined ? "–"
+      : `${f(library.throughput.p50)} vs ${f(raw.throughput.p50)} events/s: ×${s.ratio.throughput.toFixed(2)} ` +
+        `(rounds ${s.ratio.perRound.map((x) => `×${x.toFixed(2)}`).join(" / ")}); CPU per event ×${s.ratio.cpuPerEvent.toFixed(2)}`,
+    met: s?.ratio === undefined ? undefined : s.ratio.throughput >= 1
+  }]
+}
+
 export const summarySection = (results: Results, command: string): string => {
   const targets = [
+    ...publishTargets(results["publish"] as PublishResult | undefined),
     ...throughputTargets(results["throughput"] as ThroughputResult | undefined),
     ...fanoutTargets(results["fanout"] as FanoutResult | undefined),
     ...replayTargets(results["replay"] as ReplayResult | undefined),

@@ -1,4 +1,9 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import { jetstreamManager } from "@nats-io/jetstream"
+import { connect } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { createPublisher } from "../../client/publisher.js"
 import { freshUser, useInfra } from "../support/herald.js"
@@ -107,4 +112,82 @@ describe("Publisher against a real nats-server", () => {
       expect(new Set(ids).size).toBe(ids.length)
       expect(new Set(ids)).toEqual(new Set([first.id, ...acks.map((a) => a.id)]))
     }), 120_000)
+
+  it.scopedLive("a failed connect is not kept: the next publish connects afresh", () =>
+    Effect.gen(function* () {
+      const server = yield* makeNatsTestServer()
+      yield* useInfra(server.url)
+      yield* server.stop
+      const publisher = createPublisher({ servers: server.url })
+      yield* Effect.addFinalizer(() => Effect.promise(() => publisher.close()))
+      const ctx = { user_id: freshUser(), thread_id: "t", run_id: "r" }
+      const refused = yield* Effect.promise(() => publisher.agentStarted(ctx).then(() => undefined, (e: unknown) => e))
+      expect(refused).toMatchObject({ _tag: "NatsFailure" })
+      yield* server.start
+      const ack = yield* Effect.promise(() => publisher.agentStarted(ctx))
+      expect(ack.seq).toBeGreaterThan(0)
+    }), 60_000)
+
+  it.scopedLive("with no stream on the subject: retried as no responders, then rejected with that reason", () =>
+    Effect.gen(function* () {
+      const server = yield* makeNatsTestServer() // JetStream on, no NOTIFICATIONS stream
+      const publisher = createPublisher({ servers: server.url, retries: 2 })
+      yield* Effect.addFinalizer(() => Effect.promise(() => publisher.close()))
+      const started = performance.now()
+      const error = yield* Effect.promise(() => publisher.agentStarted({ user_id: freshUser() }).then(() => undefined, (e: unknown) => e))
+      expect(error).toMatchObject({ _tag: "NatsFailure", reason: "NoResponders" })
+      // Two retries after 100 ms and 200 ms (±20%) of backoff.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(240)
+    }), 60_000)
+
+  it.scopedLive("close() lets every publish already made get its ack, then refuses new ones", () =>
+    Effect.gen(function* () {
+      const server = yield* makeNatsTestServer()
+      yield* useInfra(server.url)
+      const publisher = createPublisher({ servers: server.url })
+      const ctx = { user_id: freshUser(), thread_id: "t", run_id: "r" }
+      const inFlight = Array.from({ length: 500 }, (_, i) => publisher.agentThinking(ctx, { thought: `t${i}`, step_number: i }))
+      const closed = publisher.close()
+      const acks = yield* Effect.promise(() => Promise.all(inFlight))
+      yield* Effect.promise(() => closed)
+      expect(new Set(acks.map((a) => a.seq)).size).toBe(500)
+      const late = yield* Effect.promise(() => publisher.agentStarted(ctx).then(() => undefined, (e: unknown) => e))
+      expect(late).toMatchObject({ _tag: "NatsFailure", reason: "ConnectionClosed" })
+      const nc = yield* rawConnection(server.url)
+      expect((yield* readStream(nc, `notify.${ctx.user_id}.>`)).length).toBe(500)
+    }), 60_000)
+
+  it.scopedLive("a publish the server's permissions refuse rejects at once as PermissionDenied; the others go on", () =>
+    Effect.gen(function* () {
+      const dir = yield* Effect.acquireRelease(
+        Effect.promise(() => mkdtemp(join(tmpdir(), "herald-publisher-perms-"))),
+        (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
+      )
+      const conf = join(dir, "nats.conf")
+      yield* Effect.promise(() => writeFile(conf, `authorization { users = [
+  { user: admin, password: admin-pw }
+  { user: agent, password: agent-pw, permissions: { publish: { allow: ["notify.allowed.>"] }, subscribe: { allow: ["_INBOX.>"] } } }
+] }
+`))
+      const server = yield* makeNatsTestServer(["-c", conf])
+      const admin = yield* Effect.acquireRelease(
+        Effect.promise(() => connect({ servers: server.url, user: "admin", pass: "admin-pw" })),
+        (nc) => Effect.promise(() => nc.close())
+      )
+      yield* Effect.promise(async () => (await jetstreamManager(admin)).streams.add({ name: "NOTIFICATIONS", subjects: ["notify.>"] }))
+      const publisher = createPublisher({ servers: server.url, user: "agent", password: "agent-pw", timeoutMs: 3000 })
+      yield* Effect.addFinalizer(() => Effect.promise(() => publisher.close()))
+      const started = performance.now()
+      const [denied, allowed] = yield* Effect.promise(() =>
+        Promise.all([
+          publisher.agentStarted({ user_id: "other", run_id: "r" }).then(() => undefined, (e: unknown) => e),
+          publisher.agentStarted({ user_id: "allowed", run_id: "r" })
+        ])
+      )
+      expect(denied).toMatchObject({ _tag: "NatsFailure", reason: "PermissionDenied" })
+      expect(performance.now() - started).toBeLessThan(2500) // no ack timeout, no retry
+      expect(allowed.subject).toBe("notify.allowed._.r")
+      const again = yield* Effect.promise(() => publisher.agentStarted({ user_id: "allowed", run_id: "r" }))
+      expect(again.seq).toBe(allowed.seq + 1)
+    }), 60_000)
 })
