@@ -95,8 +95,11 @@ layer(heraldUnderTest(), { excludeTestServices: true, timeout: "60 seconds" })("
           const what = `${authenticated ? "after" : "before"} auth: ${describeBytes(pieces)}`
           expect(end.code === undefined || VALID_CLOSE(end.code), `${what}: close ${end.code}`).toBe(true)
           yield* expectAlive(served, what)
-          if (++runs % 50 === 0) yield* caseDone(served, `${runs} generated cases, the last: ${what}`)
-        }))
+          return what
+        })).pipe(
+          // After the case's own socket is closed (its scope), every 50 cases: nothing left open, still serving.
+          Effect.flatMap((what) => (++runs % 50 === 0 ? caseDone(served, `${runs} generated cases, the last: ${what}`) : Effect.void))
+        )
       yield* Effect.promise(() =>
         fc.assert(
           fc.asyncProperty(fc.boolean(), fc.array(piece, { minLength: 1, maxLength: 4 }).map((p) => summarised(p, describeBytes)), (authenticated, pieces) =>
@@ -127,8 +130,11 @@ layer(heraldUnderTest(), { excludeTestServices: true, timeout: "60 seconds" })("
           }
           const texts = raw.frames.filter((f) => f.opcode === Opcode.text).map((f) => JSON.parse(f.payload.toString()) as { op: string; code?: string })
           for (const t of texts.filter((t) => t.op === "error")) expect(ERROR_CODES, `${what}: error code`).toContain(t.code)
-          if (++runs % 50 === 0) yield* caseDone(served, `${runs} generated cases, the last: ${what}`)
-        }))
+          return what
+        })).pipe(
+          // After the case's own socket is closed (its scope), every 50 cases: nothing left open, still serving.
+          Effect.flatMap((what) => (++runs % 50 === 0 ? caseDone(served, `${runs} generated cases, the last: ${what}`) : Effect.void))
+        )
       yield* Effect.promise(() =>
         fc.assert(
           fc.asyncProperty(fc.array(jsonish, { minLength: 1, maxLength: 5 }).map((f) => summarised(f, describeText)), (frames) => run(oneCase(frames.value))),
