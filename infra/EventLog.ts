@@ -1,12 +1,13 @@
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
 import { Effect, Stream } from "effect"
 import { Nats } from "./Nats.js"
-import { fromNatsConsume, PULL_EXPIRES_MS } from "./iterate.js"
+import { fromNatsConsume, PULL_EXPIRES_MS, pullMaxBytes } from "./iterate.js"
 import { NatsFailure, natsFailure } from "./NatsErrors.js"
 
 // Reading the log through a durable consumer declared in the topology. Each record comes
 // with its own `ack`: a handler acks only after its effects are stored, so a crash before
-// the ack means redelivery, never loss (handlers must be idempotent by sequence).
+// the ack means redelivery, never loss (handlers must be idempotent by sequence). Pulls are
+// bounded in bytes, not messages (iterate.ts: pullMaxBytes).
 
 export interface StoredRecord {
   readonly seq: number
@@ -29,7 +30,7 @@ const toRecord = (m: JsMsg): StoredRecord => ({
 
 export class EventLog extends Effect.Service<EventLog>()("herald/infra/EventLog", {
   effect: Effect.gen(function* () {
-    const { js } = yield* Nats
+    const { nc, js } = yield* Nats
 
     /** Records of a durable pull consumer, in stream order; fails if the consumer disappears. */
     const consume = (stream: string, consumer: string): Stream.Stream<StoredRecord, NatsFailure> =>
@@ -38,7 +39,7 @@ export class EventLog extends Effect.Service<EventLog>()("herald/infra/EventLog"
           Effect.tryPromise({ try: () => js.consumers.get(stream, consumer), catch: natsFailure(`get consumer ${stream}/${consumer}`) }),
           (c) =>
             fromNatsConsume(
-              (callback: (m: JsMsg) => void) => c.consume({ max_messages: 512, expires: PULL_EXPIRES_MS, abort_on_missing_resource: true, callback }),
+              (callback: (m: JsMsg) => void) => c.consume({ max_bytes: pullMaxBytes(nc.info?.max_payload), expires: PULL_EXPIRES_MS, abort_on_missing_resource: true, callback }),
               natsFailure(`consume ${stream}/${consumer}`),
               // It ends by itself only when the consumer or stream went away: surface that.
               new NatsFailure({ reason: "ConsumerNotFound", operation: `consume ${stream}/${consumer}`, message: "the consumer stopped delivering" })
@@ -60,7 +61,7 @@ export class EventLog extends Effect.Service<EventLog>()("herald/infra/EventLog"
           }),
           (c) =>
             fromNatsConsume(
-              (callback: (m: JsMsg) => void) => c.consume({ max_messages: 1024, expires: PULL_EXPIRES_MS, callback }),
+              (callback: (m: JsMsg) => void) => c.consume({ max_bytes: pullMaxBytes(nc.info?.max_payload), expires: PULL_EXPIRES_MS, callback }),
               natsFailure(`read ${stream}`),
               new NatsFailure({ reason: "Other", operation: `read ${stream}`, message: "the ordered consumer stopped delivering" })
             ).pipe(Stream.map((m) => ({ ...toRecord(m), ack: Effect.void })))

@@ -231,7 +231,8 @@ export class Topology extends Effect.Service<Topology>()("herald/infra/Topology"
         epoch: epochOf(si.created),
         firstSeq: si.state.messages === 0 ? si.state.last_seq + 1 : si.state.first_seq,
         lastSeq: si.state.last_seq,
-        messages: si.state.messages
+        messages: si.state.messages,
+        bytes: si.state.bytes
       })),
       Effect.withSpan("Topology.streamState")
     )

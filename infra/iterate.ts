@@ -32,6 +32,17 @@ export const fromNatsIterator = <A, E>(iterable: AsyncIterable<A>, onError: (e: 
  */
 export const PULL_EXPIRES_MS = 5_000
 
+/**
+ * Bytes one long-lived `consume()` may have requested and not yet received. nats-server cuts
+ * a connection whose outbound buffer passes its `max_pending` (64 MiB by default) as a slow
+ * consumer, and every reader of a Herald process shares one connection: a pull of thousands
+ * of messages, each up to the server's `max_payload`, can pass that alone while the process
+ * is busy. Bounded by bytes instead (nats.js then asks for at most 100 messages at a time),
+ * with room for two messages of the largest size the server accepts, or a pull could never
+ * take one.
+ */
+export const pullMaxBytes = (maxPayload: number | undefined): number => Math.max(4 * 1024 * 1024, 2 * (maxPayload ?? 1024 * 1024))
+
 /** What nats.js `consume({ callback })` returns: stopped by the stream's release, `closed` when it ends. */
 interface Consuming {
   readonly stop: (err?: Error) => void

@@ -1,8 +1,11 @@
-import { NodeRuntime } from "@effect/platform-node"
+// The module, not the package index: the index re-exports all of undici (1 MiB of CommonJS
+// that a bundle cannot leave out), which would cost every start-up its evaluation.
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Layer, Logger } from "effect"
 import { EventLog } from "../infra/EventLog.js"
 import { HeraldConfig } from "../infra/HeraldConfig.js"
 import { Nats } from "../infra/Nats.js"
+import { NatsAuth } from "../infra/NatsAuth.js"
 import { NatsEndpoint } from "../infra/NatsEndpoint.js"
 import { Quarantine } from "../infra/Quarantine.js"
 import { ReceiptLog } from "../infra/ReceiptLog.js"
@@ -14,6 +17,7 @@ import { EdgeMetrics } from "./edge/EdgeMetrics.js"
 import { Hub } from "./edge/Hub.js"
 import { LiveFeed } from "./edge/LiveFeed.js"
 import { Receipts } from "./edge/Receipts.js"
+import { RecentEvents } from "./edge/RecentEvents.js"
 import { ValidatedEvents } from "./edge/ValidatedEvents.js"
 import { IngestValidator } from "./IngestValidator.js"
 import { Metrics } from "./Metrics.js"
@@ -31,7 +35,7 @@ import { WebPage } from "./WebPage.js"
 
 const Infra = Layer.mergeAll(
   Topology.Default, EventLog.Default, Quarantine.Default, StreamReader.Default, ReceiptLog.Default
-).pipe(Layer.provideMerge(Nats.Default), Layer.provideMerge(NatsEndpoint.layer))
+).pipe(Layer.provideMerge(Nats.Default.pipe(Layer.provide(NatsAuth.layer))), Layer.provideMerge(NatsEndpoint.layer))
 
 const Core = Supervisor.Default.pipe(
   Layer.provideMerge(Layer.mergeAll(HttpServer.Default, TokenVerifier.Default, Hub.Default)),
@@ -40,7 +44,7 @@ const Core = Supervisor.Default.pipe(
 
 const EdgeLive = Layer.merge(Edge.Default, WebPage.Default).pipe(
   Layer.provide(LiveFeed.Default),
-  Layer.provide(Layer.mergeAll(Receipts.Default, EdgeMetrics.Default, ValidatedEvents.Default))
+  Layer.provide(Layer.mergeAll(Receipts.Default, EdgeMetrics.Default, ValidatedEvents.Default, RecentEvents.Default))
 )
 
 const Workers = Layer.merge(IngestValidator.Default, ProjectionsLive)

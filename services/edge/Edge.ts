@@ -1,9 +1,11 @@
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
 import { Duration, Effect, Runtime } from "effect"
+import { ulid } from "ulid"
 import { WebSocketServer } from "ws"
 import { CloseCodes } from "../../domain/CloseCodes.js"
 import { HeraldConfig } from "../../infra/HeraldConfig.js"
+import { pooledRandom } from "../../infra/Publisher.js"
 import { StreamReader } from "../../infra/StreamReader.js"
 import { Topology } from "../../infra/Topology.js"
 import { HttpServer } from "../HttpServer.js"
@@ -13,7 +15,9 @@ import { EdgeMetrics } from "./EdgeMetrics.js"
 import { Hub } from "./Hub.js"
 import { LiveFeed } from "./LiveFeed.js"
 import { Receipts } from "./Receipts.js"
+import { RecentEvents } from "./RecentEvents.js"
 import { Session } from "./Session.js"
+import { sharedRead } from "./SharedRead.js"
 import { pingTransport, Transport } from "./Transport.js"
 import { ValidatedEvents } from "./ValidatedEvents.js"
 
@@ -57,10 +61,12 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
     const ctx: EdgeContext = {
       settings: config.edge,
       pingIntervalMs: Duration.toMillis(config.edge.pingInterval),
+      connectionId: ((random) => () => ulid(undefined, random))(pooledRandom()),
       eventJson: (yield* ValidatedEvents).json,
       verify: verifier.verify,
-      position: topology.streamState,
+      position: yield* sharedRead(topology.streamState),
       replay: reader.replay,
+      recent: yield* RecentEvents,
       hub,
       receipts: yield* Receipts,
       metrics: yield* EdgeMetrics
@@ -77,7 +83,8 @@ export class Edge extends Effect.Service<Edge>()("herald/services/edge/Edge", {
     const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on("error", swallowSocketError)
       const path = pathOf(req.url)
-      if (path === undefined) return refuse(socket, 400, "Bad Request")
+      // HTTP/1.1 requires Host (RFC 9112 §3.2); Node checks it for requests, not for upgrades.
+      if (path === undefined || (req.headers.host === undefined && req.httpVersion === "1.1")) return refuse(socket, 400, "Bad Request")
       if (path !== WS_PATH) return refuse(socket, 404, "Not Found")
       if (draining) {
         ctx.metrics.refused.inc({ reason: "draining" })

@@ -10,6 +10,11 @@ export const edgeMetrics = (registry: Registry) => {
     connections: new Gauge({ name: "herald_ws_connections", help: "Open WebSocket connections (authenticated or not)", registers }),
     subscriptions: new Gauge({ name: "herald_ws_subscriptions", help: "Active channel subscriptions", registers }),
     eventsSent: new Counter({ name: "herald_ws_events_sent_total", help: "Event frames written to sockets, by mode (live, replay)", labelNames: ["mode"] as const, registers }),
+    replayReads: new Counter({
+      name: "herald_ws_replay_reads_total",
+      help: "Batches of replayed events read, by source (memory: the edge's recent events; stream: direct gets to the server)",
+      labelNames: ["source"] as const, registers
+    }),
     replayDuration: new Histogram({
       name: "herald_ws_replay_duration_seconds", help: "Time from subscribe to caught_up for subscriptions with a backlog",
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers

@@ -19,3 +19,6 @@ export const eventFrame = (prefix: string, seq: number, event: string) => `${pre
 /** The same frame as bytes when the event is bytes (no decoding and re-encoding of the event). */
 export const eventFrameOf = (prefix: string, seq: number, event: string | Uint8Array): string | Buffer =>
   typeof event === "string" ? eventFrame(prefix, seq, event) : Buffer.concat([Buffer.from(`${prefix}${seq},"event":`), event, FRAME_END])
+
+/** A live event's frame as bytes: made once per channel name and written to every recipient of it. */
+export const eventFrameBytes = (prefix: string, seq: number, event: string): Buffer => Buffer.from(eventFrame(prefix, seq, event))

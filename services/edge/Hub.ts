@@ -1,33 +1,67 @@
 import { Effect } from "effect"
 import type { CloseKind } from "../../domain/CloseCodes.js"
 import type { SubjectIds } from "../../domain/Subject.js"
+import { eventFrameBytes } from "./Frames.js"
 
 // The edge's in-process fan-out: connections indexed by user, fed by the one live feed.
 // An event reaches only the connections of the user in its subject, so isolation holds by
 // construction. `position` is the last sequence dispatched: a subscription that registers
 // now receives every live event after it (the hand-off point of a replay).
+//
+// The live feed dispatches what it read in one go as a batch: each socket written during a
+// batch is corked at its first write and uncorked once the batch is dispatched, so it gets
+// one write however many of the batch's events it receives, and an event's frame is made
+// once per channel name (`user`, `run:r-1`…) and the same bytes are written to every
+// recipient of that name.
 
-export interface LiveEvent {
-  readonly seq: number
-  readonly ids: SubjectIds
-  /** The validated event, encoded once for every recipient. */
-  readonly json: string
+/** A validated live event; its frames are made on first use and shared by its recipients. */
+export class LiveEvent {
+  private prefix: string | undefined
+  private bytes: Buffer | undefined
+  private others: Map<string, Buffer> | undefined
+
+  constructor(
+    readonly seq: number,
+    readonly ids: SubjectIds,
+    /** The validated event as clients receive it. */
+    readonly json: string
+  ) {}
+
+  /** The event's frame on the channel whose frames start with `prefix` (Frames.framePrefix). */
+  frame(prefix: string): Buffer {
+    if (prefix === this.prefix) return this.bytes as Buffer
+    if (this.prefix === undefined) {
+      this.prefix = prefix
+      return (this.bytes = eventFrameBytes(prefix, this.seq, this.json))
+    }
+    this.others ??= new Map()
+    let bytes = this.others.get(prefix)
+    if (bytes === undefined) this.others.set(prefix, (bytes = eventFrameBytes(prefix, this.seq, this.json)))
+    return bytes
+  }
 }
 
 export interface Subscriber {
   readonly id: string
   readonly userId: string
-  readonly deliver: (event: LiveEvent) => void
+  /** Returns the number of frames written. */
+  readonly deliver: (event: LiveEvent) => number
   readonly close: (kind: CloseKind) => void
   /** A defect while delivering to this subscriber: it alone is closed (1011). */
   readonly defect: (defect: unknown) => void
 }
 
-const deliverTo = (s: Subscriber, event: LiveEvent) => {
+/** A socket corked during a batch, uncorked when the batch is dispatched. */
+export interface Corked {
+  uncorkBatch(): void
+}
+
+const deliverTo = (s: Subscriber, event: LiveEvent): number => {
   try {
-    s.deliver(event)
+    return s.deliver(event)
   } catch (defect) {
     s.defect(defect)
+    return 0
   }
 }
 
@@ -37,6 +71,8 @@ export class Hub extends Effect.Service<Hub>()("herald/services/edge/Hub", {
     // or a Set of them once there are several.
     const byUser = new Map<string, Subscriber | Set<Subscriber>>()
     let position = 0
+    let batching = false
+    const corked: Array<Corked> = []
 
     /** Adds a subscriber; returns those over `limit` for the user, oldest first (to be closed 4409). */
     const register = (s: Subscriber, limit: number): ReadonlyArray<Subscriber> => {
@@ -66,11 +102,41 @@ export class Hub extends Effect.Service<Hub>()("herald/services/edge/Hub", {
       }
     }
 
-    const dispatch = (event: LiveEvent) => {
+    const deliver = (event: LiveEvent): number => {
       position = event.seq
       const held = byUser.get(event.ids.user_id)
-      if (held instanceof Set) for (const s of held) deliverTo(s, event)
-      else if (held !== undefined) deliverTo(held, event)
+      if (held === undefined) return 0
+      if (!(held instanceof Set)) return deliverTo(held, event)
+      let sent = 0
+      for (const s of held) sent += deliverTo(s, event)
+      return sent
+    }
+
+    /**
+     * Dispatches the live feed's batch, in order, each written socket corked until the end;
+     * the position is `through` afterwards (the batch's last message, valid or not).
+     * Returns the number of frames written.
+     */
+    const dispatchAll = (events: ReadonlyArray<LiveEvent>, through: number): number => {
+      let sent = 0
+      batching = true
+      try {
+        for (const event of events) sent += deliver(event)
+      } finally {
+        batching = false
+        if (through > position) position = through
+        for (const c of corked) c.uncorkBatch()
+        corked.length = 0
+      }
+      return sent
+    }
+
+    const dispatch = (event: LiveEvent): number => dispatchAll([event], event.seq)
+
+    /** A socket about to be written: during a batch it is to cork now, and is uncorked at its end. */
+    const corkDuringBatch = (c: Corked): boolean => {
+      if (batching) corked.push(c)
+      return batching
     }
 
     /** Moves the position without an event (an invalid message, or a reset). */
@@ -84,7 +150,7 @@ export class Hub extends Effect.Service<Hub>()("herald/services/edge/Hub", {
     }
 
     return {
-      register, unregister, dispatch, advance, closeAll,
+      register, unregister, dispatch, dispatchAll, corkDuringBatch, advance, closeAll,
       position: () => position,
       connectedUsers: () => byUser.size
     } as const

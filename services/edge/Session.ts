@@ -1,6 +1,5 @@
 import { Cause, Effect, Either, Exit, Fiber } from "effect"
 import type { RuntimeFiber } from "effect/Fiber"
-import { ulid } from "ulid"
 import type { CloseKind } from "../../domain/CloseCodes.js"
 import { parseChannel, parseFrame } from "../../domain/Protocol.js"
 import type { ErrorCode } from "../../domain/ServerFrames.js"
@@ -27,7 +26,7 @@ const MAX_QUEUED_BYTES = 1024 * 1024
 export type RunFork = <A, E>(effect: Effect.Effect<A, E>) => RuntimeFiber<A, E>
 
 export class Session implements Peer, Subscriber, Outlet {
-  readonly id = ulid()
+  readonly id: string
   /** Set by the first accepted token; the session is registered in the hub from then on. */
   userId = ""
   /** A few per connection, usually one: an array costs less than a Map and is as quick here. */
@@ -44,6 +43,7 @@ export class Session implements Peer, Subscriber, Outlet {
   private pumping = false
 
   constructor(private readonly transport: Transport, readonly ctx: EdgeContext, private readonly runFork: RunFork) {
+    this.id = ctx.connectionId()
     this.tokens = ctx.settings.rateLimit * 4
     transport.attach(this)
     this.authTimer = setTimeout(authTimedOut, AUTH_TIMEOUT_MS, this)
@@ -62,8 +62,10 @@ export class Session implements Peer, Subscriber, Outlet {
   close(kind: CloseKind, detail?: string) {
     this.transport.close(kind, detail)
   }
-  deliver(event: LiveEvent) {
-    for (const sub of this.subs) if (sub.matches(event.ids)) sub.offer(event, this)
+  deliver(event: LiveEvent): number {
+    let sent = 0
+    for (const sub of this.subs) if (sub.matches(event.ids)) sent += sub.offer(event, this)
+    return sent
   }
 
   private error(code: ErrorCode, message: string, channel?: string) {

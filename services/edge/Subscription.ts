@@ -1,12 +1,12 @@
-import { Effect, Stream } from "effect"
-import { type Channel, channelFilter, channelMatches } from "../../domain/Protocol.js"
+import { Effect } from "effect"
+import { type Channel, channelMatches } from "../../domain/Protocol.js"
 import { planResume, type ResumeRequest, type StreamPosition } from "../../domain/Resume.js"
 import type { SubjectIds } from "../../domain/Subject.js"
-import type { LogMessage } from "../../infra/StreamReader.js"
-import { STREAM } from "../../infra/Topology.js"
+import { catchUp } from "./CatchUp.js"
 import type { EdgeContext } from "./EdgeContext.js"
-import { encodeFrame, eventFrame, eventFrameOf, framePrefix } from "./Frames.js"
+import { encodeFrame, eventFrameOf, framePrefix } from "./Frames.js"
 import type { LiveEvent } from "./Hub.js"
+import type { Replayed } from "./RecentEvents.js"
 import type { Frame } from "./Transport.js"
 
 // One channel of one connection (SPEC §4), from `subscribe` to live:
@@ -50,19 +50,21 @@ export class Subscription {
     return this.state !== "opening" && seq <= this.lastSeq
   }
 
-  /** A live event of this channel, in stream order: written when live, else held. */
-  offer(event: LiveEvent, out: Outlet) {
+  /** A live event of this channel, in stream order: written when live, else held. Returns the frames written. */
+  offer(event: LiveEvent, out: Outlet): number {
     if (this.held === undefined) return this.deliver(event, out)
-    if (!out.hold(event.json.length)) return // closed (4503 past the limit): nothing more to hold
+    if (!out.hold(event.json.length)) return 0 // closed (4503 past the limit): nothing more to hold
     this.held.push(event)
     this.heldBytes += event.json.length
+    return 0
   }
 
-  private deliver(event: LiveEvent, out: Outlet) {
-    if (event.seq <= this.lastSeq || !out.send(eventFrame(this.prefix, event.seq, event.json))) return
+  /** The frame's bytes are the event's, shared with every recipient on a channel of this name. */
+  private deliver(event: LiveEvent, out: Outlet): number {
+    if (event.seq <= this.lastSeq || !out.send(event.frame(this.prefix))) return 0
     this.lastSeq = event.seq
-    out.ctx.metrics.eventsSent.inc({ mode: "live" })
     out.ctx.receipts.sent(out.userId, this.channel.name, out.id, event.seq)
+    return 1
   }
 
   /** Where the subscription starts; `subscribed` is sent. */
@@ -75,18 +77,16 @@ export class Subscription {
   }
 
   /**
-   * One batch of the backlog, its invalid messages left out, written a window at a time;
-   * completes once the socket has taken the last frame (or the socket is gone), so a slow
-   * reader slows its own replay only.
+   * One batch of the backlog (valid events only), written a window at a time; completes once
+   * the socket has taken the last frame (or the socket is gone), so a slow reader slows its
+   * own replay only.
    */
-  replay(batch: ReadonlyArray<LogMessage>, out: Outlet): Effect.Effect<void> {
+  replay(batch: ReadonlyArray<Replayed>, out: Outlet): Effect.Effect<void> {
     const frames: Array<Frame> = []
     const seqs: Array<number> = []
     for (const m of batch) {
       if (m.seq <= this.lastSeq) continue
-      const event = out.ctx.eventJson(m)
-      if (event === undefined) continue
-      frames.push(eventFrameOf(this.prefix, m.seq, event))
+      frames.push(eventFrameOf(this.prefix, m.seq, m.event))
       seqs.push(m.seq)
     }
     const from = (i: number): Effect.Effect<void> =>
@@ -110,7 +110,9 @@ export class Subscription {
     this.held = undefined
     this.release(out)
     this.state = "live"
-    for (const event of held) this.deliver(event, out)
+    let sent = 0
+    for (const event of held) sent += this.deliver(event, out)
+    if (sent > 0) out.ctx.metrics.eventsSent.inc({ mode: "live" }, sent)
   }
 
   /** Gives back the bytes held for the client (unsubscribe, go live). */
@@ -125,9 +127,9 @@ export const openSubscription = (sub: Subscription, request: ResumeRequest, out:
   Effect.gen(function* () {
     const { ctx } = out
     const started = Date.now()
-    const replay = sub.start(request, yield* ctx.position, out)
-    if (replay) {
-      yield* Stream.runForEach(ctx.replay(STREAM, channelFilter(out.userId, sub.channel), sub.lastSeq), (batch) => sub.replay(batch, out))
+    const position = yield* ctx.position
+    if (sub.start(request, position, out)) {
+      yield* catchUp(ctx, out.userId, sub.channel, position.epoch, sub.lastSeq, position.lastSeq, (batch) => sub.replay(batch, out))
       ctx.metrics.replayDuration.observe((Date.now() - started) / 1000)
     }
     sub.goLive(out)

@@ -2,6 +2,7 @@ import type { Duplex } from "node:stream"
 import type { RawData, WebSocket } from "ws"
 import { CloseCodes, type CloseKind } from "../../domain/CloseCodes.js"
 import type { EdgeContext } from "./EdgeContext.js"
+import type { Corked } from "./Hub.js"
 
 // One client's socket: its listeners, the heartbeat, what is queued for it, and its close.
 // Everything it hears goes to its `Peer` (the protocol, Session.ts).
@@ -22,8 +23,8 @@ export type Socket = Pick<WebSocket, "readyState" | "bufferedAmount" | "send" | 
 /** The raw socket under it, corked around a batch so the batch is one write. */
 export type Stream = Pick<Duplex, "cork" | "uncork">
 export type Frame = string | Buffer
-/** The edge's settings and metrics (shared by every connection: one pointer each). */
-export type TransportContext = Pick<EdgeContext, "settings" | "metrics">
+/** The edge's settings, metrics and hub (shared by every connection: one pointer each). */
+export type TransportContext = Pick<EdgeContext, "settings" | "metrics" | "hub">
 
 /** What a transport reports to the protocol above it. */
 export interface Peer {
@@ -36,13 +37,16 @@ export interface Peer {
 const CONNECTING = 0
 const OPEN = 1
 const CLOSING = 2
+const TEXT = { binary: false } as const
 
-export class Transport {
+export class Transport implements Corked {
   /** Whether a pong (or the connection itself) came since the last ping. */
   private alive = true
   /** Bytes the peer holds for the client outside the socket. */
   private held = 0
   private peer: Peer | undefined
+  /** Corked for the live batch being dispatched (Hub), until its end. */
+  private corked = false
 
   constructor(readonly ws: Socket, private readonly stream: Stream, private readonly ctx: TransportContext) {
     transportOf.set(ws, this)
@@ -66,11 +70,23 @@ export class Transport {
     return this.ws.bufferedAmount + this.held
   }
 
-  /** Writes one frame; false when the socket is not open or the write closed it (4503). */
+  /**
+   * Writes one frame; false when the socket is not open or the write closed it (4503).
+   * During a live batch the socket stays corked until the batch is dispatched: one write.
+   */
   send(frame: Frame): boolean {
     if (!this.open) return false
-    this.ws.send(frame, { binary: false })
+    if (!this.corked && this.ctx.hub.corkDuringBatch(this)) {
+      this.corked = true
+      this.stream.cork()
+    }
+    this.ws.send(frame, TEXT)
     return this.withinLimit()
+  }
+
+  uncorkBatch() {
+    this.corked = false
+    this.stream.uncork()
   }
 
   /**
@@ -88,7 +104,7 @@ export class Transport {
       const frame = frames[i] as Frame
       bytes += frame.length
       i++
-      this.ws.send(frame, { binary: false }, i === frames.length || bytes >= window ? flushed : undefined)
+      this.ws.send(frame, TEXT, i === frames.length || bytes >= window ? flushed : undefined)
     }
     this.stream.uncork()
     return i

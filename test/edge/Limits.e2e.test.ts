@@ -31,7 +31,7 @@ const edge = (env: Record<string, string> = {}) =>
         Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(200)))),
         Effect.orDieWith(() => new Error(`metric ${pattern} never satisfied`))
       )
-    return { herald, natsUrl: nats.url, url: `ws://127.0.0.1:${herald.port}/v1/ws`, publisher, metric, awaitMetric }
+    return { herald, natsUrl: nats.url, monitorUrl: nats.monitorUrl, url: `ws://127.0.0.1:${herald.port}/v1/ws`, publisher, metric, awaitMetric }
   })
 
 /** Publishes `n` events on each run, `parallel` at a time; returns the acks in stream order. */
@@ -137,6 +137,24 @@ describe("edge limits", () => {
       expect(yield* served.metric(/herald_ws_closes_total\{reason="inbox_full"\} (\d+)/)).toBe(1)
       yield* expectStillServing(served)
     }), 60_000)
+
+  it.scopedLive("a burst of large events does not get Herald's own NATS connection cut as a slow consumer", () =>
+    Effect.gen(function* () {
+      // Every reader of NOTIFICATIONS in the process (live feed, ingest validator,
+      // projections) pulls the burst at once over Herald's one connection: each pull must be
+      // bounded in bytes, or the server's buffer for that connection passes its limit.
+      const served = yield* edge()
+      const user = freshUser("burst")
+      const socket = yield* connectAs(served.url, user)
+      socket.send({ op: "subscribe", channel: "user" })
+      yield* socket.next((f) => f.op === "caught_up", "caught_up")
+      const acks = yield* publish(served.publisher, user, ["r-burst"], 1200, "x".repeat(30_000))
+      yield* socket.next((f) => f.op === "event" && f.seq === acks.at(-1)!.seq, "the burst's last event")
+      expect(socket.frames.filter((f) => f.op === "event").map((f) => f.seq)).toEqual(acks.map((a) => a.seq))
+      const varz = yield* Effect.promise(() => fetch(`${served.monitorUrl}/varz`).then((r) => r.json() as Promise<{ slow_consumers: number }>))
+      expect(varz.slow_consumers).toBe(0)
+      yield* expectStillServing(served)
+    }), 180_000)
 
   it.scopedLive("a client that stops reading during a replay is closed 4503 and resumes from its last seq with nothing lost", () =>
     Effect.gen(function* () {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import type { EdgeSettings } from "../../infra/HeraldConfig.js"
+import { LiveEvent } from "../../services/edge/Hub.js"
 import { Session } from "../../services/edge/Session.js"
 import { pingTransport, Transport } from "../../services/edge/Transport.js"
 import { envelope, type FakeEdge, FakeSocket, fakeEdge, fakeStream, logMessage, until } from "./fakes.js"
@@ -19,7 +20,7 @@ const connect = (overrides: Partial<EdgeSettings> = {}, options: { readonly batc
     for (let i = 0; i < n; i++) edge.log.push(logMessage((edge.log.at(-1)?.seq ?? 0) + 1, USER, run))
   }
   const dispatch = (seq: number, run = "r-1") =>
-    edge.ctx.hub.dispatch({ seq, ids: { user_id: USER, thread_id: null, run_id: run }, json: envelope(USER, run, seq) })
+    edge.ctx.hub.dispatch(new LiveEvent(seq, { user_id: USER, thread_id: null, run_id: run }, envelope(USER, run, seq)))
   const frame = (op: string, channel?: string) => ws.frames().find((f) => f.op === op && (channel === undefined || ("channel" in f && f.channel === channel)))
   const ready = async () => {
     ws.message({ op: "auth", token: `good:${USER}` })

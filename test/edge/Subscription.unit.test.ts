@@ -1,7 +1,7 @@
 import { Effect, Either, Fiber } from "effect"
 import { describe, expect, it } from "vitest"
 import { parseChannel } from "../../domain/Protocol.js"
-import type { LiveEvent } from "../../services/edge/Hub.js"
+import { LiveEvent } from "../../services/edge/Hub.js"
 import { openSubscription, type Outlet, Subscription } from "../../services/edge/Subscription.js"
 import { Transport } from "../../services/edge/Transport.js"
 import { envelope, FakeSocket, fakeEdge, fakeStream, logMessage, until } from "./fakes.js"
@@ -22,7 +22,7 @@ const setup = (options: { readonly maxBufferedBytes?: number; readonly batch?: n
     hold: (bytes) => transport.hold(bytes)
   }
   const sub = (name = "user") => new Subscription(Either.getOrThrow(parseChannel(name)))
-  const live = (seq: number, run = "r-1"): LiveEvent => ({ seq, ids: { user_id: USER, thread_id: null, run_id: run }, json: envelope(USER, run, seq) })
+  const live = (seq: number, run = "r-1"): LiveEvent => new LiveEvent(seq, { user_id: USER, thread_id: null, run_id: run }, envelope(USER, run, seq))
   const publish = (n: number, run = "r-1") => {
     for (let i = 0; i < n; i++) edge.log.push(logMessage((edge.log.at(-1)?.seq ?? 0) + 1, USER, run))
   }

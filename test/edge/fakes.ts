@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events"
 import { Duration, Effect, Runtime, Schema, Stream } from "effect"
 import { Registry } from "prom-client"
+import { ulid } from "ulid"
 import type { StreamPosition } from "../../domain/Resume.js"
 import { ServerFrame } from "../../domain/ServerFrames.js"
 import type { EdgeSettings } from "../../infra/HeraldConfig.js"
@@ -9,6 +10,7 @@ import type { EdgeContext } from "../../services/edge/EdgeContext.js"
 import { EdgeMetrics, edgeMetrics } from "../../services/edge/EdgeMetrics.js"
 import { Hub } from "../../services/edge/Hub.js"
 import { Receipts } from "../../services/edge/Receipts.js"
+import { RecentRing } from "../../services/edge/RecentEvents.js"
 import type { RunFork } from "../../services/edge/Session.js"
 import type { Socket, Stream as RawStream } from "../../services/edge/Transport.js"
 import { Unauthenticated } from "../../services/TokenVerifier.js"
@@ -88,6 +90,8 @@ export const fakeStream = (): RawStream & { corks: number } => {
 export const settings = (overrides: Partial<EdgeSettings> = {}): EdgeSettings => ({
   maxConnections: 100, maxConnectionsPerUser: 16, maxSubscriptions: 100, maxQueuedFrames: 256, rateLimit: 50,
   maxBufferedBytes: 4 * 1024 * 1024, pingInterval: Duration.seconds(20), allowedOrigins: [],
+  // No recent events unless a test asks: catch-ups read the in-memory log by `replay`.
+  recentEvents: 0, recentBytes: 0,
   ...overrides
 })
 
@@ -137,9 +141,13 @@ export const fakeEdge = (overrides: Partial<EdgeSettings> = {}, options: { reado
     const f = filter.split("."), s = subject.split(".")
     return f.every((t, i) => t === ">" || t === "*" || t === s[i])
   }
+  const edgeSettings = settings(overrides)
+  const recent = new RecentRing(edgeSettings.recentEvents, edgeSettings.recentBytes)
+  recent.reset(options.epoch ?? "e1", 0)
   const ctx: EdgeContext = {
-    settings: settings(overrides),
+    settings: edgeSettings,
     pingIntervalMs: 20_000,
+    connectionId: () => ulid(),
     eventJson: (m) => new TextDecoder().decode(m.data),
     verify: (token) =>
       typeof token === "string" && token.startsWith("good:")
@@ -154,6 +162,7 @@ export const fakeEdge = (overrides: Partial<EdgeSettings> = {}, options: { reado
       for (let i = 0; i < matching.length; i += batch) chunks.push(matching.slice(i, i + batch))
       return Stream.fromIterable(chunks)
     },
+    recent,
     hub,
     receipts: Receipts.make({
       sent: (_u, channel, _c, seq) => void receipts.sent.push([channel, seq]),

@@ -49,6 +49,24 @@ describe("StreamReader.replay", () => {
       expect(yield* replayed(r, `notify.${freshUser()}.>`, 0)).toEqual([])
     }))
 
+  it.scopedLive("identical replays at once share their reads: one request per batch, the same messages for each", () =>
+    Effect.gen(function* () {
+      const server = yield* makeNatsTestServer()
+      const r = yield* reader(server.url)
+      const nc = yield* rawConnection(server.url)
+      const user = freshUser()
+      const subject = `notify.${user}.t.r1`
+      yield* Effect.promise(() => Promise.all(Array.from({ length: 2500 }, () => jetstream(nc).publish(subject, "{}"))))
+      const inMsgs = Effect.promise(() => fetch(`${server.monitorUrl}/varz`).then((res) => res.json() as Promise<{ in_msgs: number }>)).pipe(Effect.map((v) => v.in_msgs))
+      const before = yield* inMsgs
+      const [a, b] = yield* Effect.all([replayed(r, `notify.${user}.>`, 0), replayed(r, `notify.${user}.>`, 0)], { concurrency: 2 })
+      const requests = (yield* inMsgs) - before
+      expect(a.flat().map((m) => m.seq)).toEqual(Array.from({ length: 2500 }, (_, i) => i + 1))
+      expect(b).toEqual(a)
+      // Three batches (1,024 + 1,024 + 452), each asked for once.
+      expect(requests).toBe(3)
+    }))
+
   it.scopedLive("reads the metadata headers from the raw reply with the installed nats.js, as the decoded headers say", () =>
     Effect.gen(function* () {
       const server = yield* makeNatsTestServer()
