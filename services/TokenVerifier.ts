@@ -1,3 +1,4 @@
+import { createSecretKey } from "node:crypto"
 import { Effect, Option, Redacted, Schema } from "effect"
 import { errors as joseErrors, importSPKI, jwtVerify, type CryptoKey, type KeyObject } from "jose"
 import { isId } from "../domain/Ids.js"
@@ -53,6 +54,8 @@ export class TokenVerifier extends Effect.Service<TokenVerifier>()("herald/servi
     if (!production && key instanceof Uint8Array && key.byteLength < 32) {
       yield* Effect.logWarning("HERALD_JWT_SECRET is shorter than 32 bytes: NODE_ENV=production would refuse it")
     }
+    // Imported once: a raw byte key would be imported again by jose at every verify.
+    const verifyKey = key instanceof Uint8Array ? createSecretKey(key) : key
     const options = {
       algorithms: [jwt.algorithm],
       clockTolerance: CLOCK_TOLERANCE_SECONDS,
@@ -66,7 +69,7 @@ export class TokenVerifier extends Effect.Service<TokenVerifier>()("herald/servi
         return yield* new Unauthenticated({ reason: "missing", message: "no token" })
       }
       const { payload } = yield* Effect.tryPromise({
-        try: () => jwtVerify(token, key, options),
+        try: () => jwtVerify(token, verifyKey, options),
         catch: (e) => new Unauthenticated({ reason: reasonOf(e), message: e instanceof Error ? e.message : String(e) })
       })
       if (typeof payload.sub !== "string" || !isId(payload.sub)) {
